@@ -1,0 +1,3 @@
+"""akx-bridge."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""akx-events."""
+
+__all__: list[str] = []

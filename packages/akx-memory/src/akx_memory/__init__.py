@@ -1,0 +1,3 @@
+"""akx-memory."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""akx-runtime."""
+
+__all__: list[str] = []

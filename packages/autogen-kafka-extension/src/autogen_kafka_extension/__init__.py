@@ -1,0 +1,3 @@
+"""autogen-kafka-extension."""
+
+__all__: list[str] = []

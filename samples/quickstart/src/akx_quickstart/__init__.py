@@ -1,0 +1,4 @@
+"""Quickstart sample."""
+
+def main() -> None:
+    """Run the demo."""
