@@ -114,7 +114,7 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for parent-death handling
+            preexec_fn=_die_with_parent,
         )
         self._port = port
         try:
@@ -152,6 +152,7 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL). Idempotent."""
         process, self._process = self._process, None
+        self._port = None
         if process is None:
             return
         if process.poll() is None:

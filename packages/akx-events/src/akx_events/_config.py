@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .exceptions import ConfigurationError
 
@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 #: librdkafka settings as a mapping of property name to value.
-ClientSettings = Mapping[str, Union[str, int, float, bool]]
+ClientSettings = Mapping[str, str | int | float | bool]
 
 _MASK = "********"
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")
@@ -233,7 +233,9 @@ class KafkaConfig:
             )
         protocol = _enum_value("kafka.security_protocol", self.security_protocol, SecurityProtocol)
         object.__setattr__(self, "security_protocol", protocol)
-        mechanism = self.sasl_mechanism if self.sasl_mechanism is not None else self.security_mechanism
+        mechanism = (
+            self.sasl_mechanism if self.sasl_mechanism is not None else self.security_mechanism
+        )
         mechanism = _enum_value("kafka.sasl_mechanism", mechanism, SaslMechanism)
         object.__setattr__(self, "sasl_mechanism", mechanism)
         object.__setattr__(self, "security_mechanism", None)
@@ -276,7 +278,7 @@ class KafkaConfig:
         return ",".join(self.bootstrap_servers)
 
     def client_config(self) -> dict[str, Any]:
-        """librdkafka settings common to producers, consumers and admin clients."""
+        """Librdkafka settings common to producers, consumers and admin clients."""
         protocol = SecurityProtocol(self.security_protocol)
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers_str,
@@ -298,14 +300,14 @@ class KafkaConfig:
         return conf
 
     def producer_config(self) -> dict[str, Any]:
-        """librdkafka settings for an idempotent producer."""
+        """Librdkafka settings for an idempotent producer."""
         conf = self.client_config()
         conf.update({"enable.idempotence": True, "acks": "all"})
         conf.update(self.producer_extra)
         return conf
 
     def consumer_config(self, group_id: str | None = None) -> dict[str, Any]:
-        """librdkafka settings for a consumer that commits offsets itself.
+        """Librdkafka settings for a consumer that commits offsets itself.
 
         Args:
             group_id: consumer group; defaults to :attr:`group_id`.
