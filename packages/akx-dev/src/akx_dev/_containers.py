@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -16,16 +17,23 @@ _REGISTRY_IMAGE = "confluentinc/cp-schema-registry:7.7.1"
 
 def docker_available() -> bool:
     """Whether a Docker daemon answers a ping within a second."""
+    host = os.environ.get("DOCKER_HOST", "")
+    # Without DOCKER_HOST, the daemon can only be on the default socket: don't
+    # even build a client (it would leave a socket open) when that is missing.
+    if not host and not os.path.exists("/var/run/docker.sock"):
+        return False
     try:
         import docker
 
         client: Any = docker.from_env(timeout=1)  # pyright: ignore[reportUnknownMemberType]
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
     except Exception:
         return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
 
 
 @contextlib.contextmanager

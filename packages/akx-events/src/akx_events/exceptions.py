@@ -3,10 +3,13 @@
 ```
 AkxError
 ├── ConfigurationError (also ValueError)      bad configuration, found before any I/O
+│   └── UnsupportedTypeError                   a dataclass field Avro cannot represent
 ├── EventError
+│   ├── InvalidEventError (also ValueError)    an event built with inconsistent fields
 │   ├── EventEncodeError
 │   │   └── PayloadTooLargeError
 │   ├── EventDecodeError
+│   │   └── UnknownSchemaError                 schema id not (yet) known to the decoder
 │   └── SchemaIncompatibleError
 └── KafkaTransportError (retriable flag)       the broker or registry failed us
     ├── BrokerUnavailableError (retriable)
@@ -23,10 +26,13 @@ __all__ = [
     "EventDecodeError",
     "EventEncodeError",
     "EventError",
+    "InvalidEventError",
     "KafkaTransportError",
     "PayloadTooLargeError",
     "SchemaIncompatibleError",
     "SchemaRegistryError",
+    "UnknownSchemaError",
+    "UnsupportedTypeError",
 ]
 
 
@@ -46,8 +52,19 @@ class ConfigurationError(AkxError, ValueError):
         self.field = field
 
 
+class UnsupportedTypeError(ConfigurationError):
+    """Raised when a dataclass field has a type that has no Avro mapping.
+
+    ``field`` names the dataclass and the field (``MyMessage.items``).
+    """
+
+
 class EventError(AkxError):
     """Raised when an event cannot be encoded, decoded or registered."""
+
+
+class InvalidEventError(EventError, ValueError):
+    """Raised when an event is constructed with fields that contradict each other."""
 
 
 class EventEncodeError(EventError):
@@ -70,6 +87,21 @@ class PayloadTooLargeError(EventEncodeError):
 
 class EventDecodeError(EventError):
     """Raised when a Kafka record cannot be read as an akx event."""
+
+
+class UnknownSchemaError(EventDecodeError):
+    """Raised when a record names a schema id the decoder has not loaded.
+
+    The synchronous decoders never call Schema Registry; their asynchronous
+    variants fetch the schema once and succeed where the id exists.
+
+    Attributes:
+        schema_id: the id found in the record.
+    """
+
+    def __init__(self, schema_id: int, message: str) -> None:
+        super().__init__(message)
+        self.schema_id = schema_id
 
 
 class SchemaIncompatibleError(EventError):

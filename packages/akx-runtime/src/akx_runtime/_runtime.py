@@ -1,0 +1,935 @@
+"""``KafkaAgentRuntime``: the AutoGen ``AgentRuntime`` protocol over Kafka topics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+from autogen_core import (
+    Agent,
+    AgentId,
+    AgentMetadata,
+    AgentRuntime,
+    AgentType,
+    CancellationToken,
+    DropMessage,
+    InterventionHandler,
+    MessageContext,
+    MessageHandlerContext,
+    Subscription,
+    TopicId,
+)
+from autogen_core._runtime_impl_helpers import get_impl
+from autogen_core._serialization import MessageSerializer
+from autogen_core._telemetry import (
+    MessageRuntimeTracingConfig,
+    TraceHelper,
+    get_telemetry_envelope_metadata,
+)
+from autogen_core.exceptions import MessageDroppedException, UndeliverableException
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
+from opentelemetry.trace import TracerProvider
+
+from akx_events import (
+    AgentRef,
+    EventSerde,
+    RegistrationEvent,
+    RequestEvent,
+    ResponseEvent,
+    SubscriptionEvent,
+    UnknownSchemaError,
+)
+from akx_events._admin import TopicSpec, ensure_topics
+from akx_events._consumer import AsyncConsumer
+from akx_events._producer import AsyncProducer
+
+from ._config import KafkaAgentRuntimeConfig
+from ._directory import AgentDirectory, SubscriptionTable, subscription_event_fields
+from ._hosting import AgentHost
+from ._inbox import ReplyInbox
+from ._payloads import PayloadCodec
+from ._remote_errors import describe, rebuild
+from ._request_consumer import RequestConsumer
+from ._topics import TopicLayout
+from .exceptions import RequestTimeoutError, RuntimeStateError
+
+__all__ = ["KafkaAgentRuntime", "RecipientNotFoundError"]
+
+logger = logging.getLogger("autogen_kafka_extension.runtimes.kafka_agent_runtime")
+
+T = TypeVar("T", bound=Agent)
+
+_PYTHON_TYPE = "akx.python_type"
+_ACK = "akx.ack"
+_ROUTE = "akx.route"
+_COMPACT = {"cleanup.policy": "compact"}
+
+
+class RecipientNotFoundError(UndeliverableException, LookupError):
+    """Raised at once when no worker hosts the recipient's agent type."""
+
+
+def _ref(agent_id: AgentId | None) -> AgentRef | None:
+    return AgentRef(type=agent_id.type, key=agent_id.key) if agent_id is not None else None
+
+
+def _agent_id(ref: AgentRef | None) -> AgentId | None:
+    return AgentId(ref.type, ref.key) if ref is not None else None
+
+
+class KafkaAgentRuntime(AgentRuntime):
+    """An AutoGen agent runtime whose agents talk through Kafka.
+
+    Requests for agent type ``T`` go to ``<request_topic>.T`` keyed by the agent key
+    and are consumed by the group of workers hosting ``T``; replies go straight to
+    the caller's own ``<response_topic>.<worker id>``; registrations and
+    subscriptions live in compacted topics every worker reads from the beginning.
+
+    Args:
+        config: topics, timeouts and how to reach Kafka.
+        tracer_provider: OpenTelemetry tracer provider; the global one by default.
+        intervention_handlers: as in ``SingleThreadedAgentRuntime``.
+        ignore_unhandled_exceptions: when False, an exception raised by an event
+            (publish) handler is re-raised by :meth:`stop_when_idle`.
+    """
+
+    def __init__(
+        self,
+        config: KafkaAgentRuntimeConfig,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        intervention_handlers: list[InterventionHandler] | None = None,
+        ignore_unhandled_exceptions: bool = True,
+    ) -> None:
+        self._config = config
+        self._kafka = config.kafka_config
+        self._layout = TopicLayout(config)
+        self._worker_id = config.worker_id
+        self._reply_topic = self._layout.replies(self._worker_id)
+        self._trace = TraceHelper(tracer_provider, MessageRuntimeTracingConfig("KafkaAgentRuntime"))
+        self._interventions = list(intervention_handlers or [])
+        self._ignore_unhandled = ignore_unhandled_exceptions
+        self._payloads = PayloadCodec()
+        self._host = AgentHost(self, self._payloads)
+        self._directory = AgentDirectory()
+        self._subscriptions = SubscriptionTable()
+        self._local_subscriptions: dict[str, Subscription] = {}
+        self._inbox: ReplyInbox | None = None
+        self._serde: EventSerde | None = None
+        self._producer: AsyncProducer | None = None
+        self._directory_consumer: AsyncConsumer | None = None
+        self._reply_consumer: AsyncConsumer | None = None
+        self._request_consumers: dict[str, RequestConsumer] = {}
+        self._directory_ready: asyncio.Event | None = None
+        self._directory_targets: dict[tuple[str, int], int] = {}
+        self._handled_ids: dict[str, None] = {}
+        self._background_exception: BaseException | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._state = "new"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def worker_id(self) -> str:
+        """This worker's id (names its reply topic and its registrations)."""
+        return self._worker_id
+
+    @property
+    def config(self) -> KafkaAgentRuntimeConfig:
+        """The runtime's configuration."""
+        return self._config
+
+    async def __aenter__(self) -> KafkaAgentRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Create missing topics, load registrations and subscriptions, start consuming.
+
+        Raises:
+            BrokerUnavailableError: no broker answered within ``start_timeout``.
+            RuntimeStateError: the runtime was already started or closed.
+        """
+        if self._state != "new":
+            raise RuntimeStateError(f"the runtime cannot start: it is {self._state}")
+        self._state = "starting"
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            self._state = "closed"
+            raise
+        self._state = "running"
+
+    async def _start(self) -> None:
+        kafka = self._kafka
+        self._inbox = ReplyInbox()
+        registry = kafka.schema_registry_config
+        if registry is None:
+            raise RuntimeStateError(
+                "kafka.schema_registry_config is required: akx events are Avro records"
+            )
+        await ensure_topics(
+            kafka.client_config(),
+            [
+                TopicSpec(
+                    name=self._layout.registry,
+                    partitions=1,
+                    replication_factor=kafka.replication_factor,
+                    config=_COMPACT,
+                ),
+                TopicSpec(
+                    name=self._layout.subscriptions,
+                    partitions=1,
+                    replication_factor=kafka.replication_factor,
+                    config=_COMPACT,
+                ),
+                TopicSpec(
+                    name=self._layout.publish,
+                    partitions=kafka.num_partitions,
+                    replication_factor=kafka.replication_factor,
+                ),
+                TopicSpec(
+                    name=self._reply_topic,
+                    partitions=1,
+                    replication_factor=kafka.replication_factor,
+                ),
+                *[self._request_spec(t) for t in self._host.agent_types],
+            ],
+            timeout=self._config.start_timeout,
+        )
+        self._serde = EventSerde(registry, source=f"akx/{self._worker_id}")
+        await self._serde.prepare()
+        self._producer = AsyncProducer(
+            kafka.producer_config(), name=f"akx-producer-{self._worker_id}"
+        )
+        await self._producer.start()
+        await self._start_directory()
+        self._reply_consumer = AsyncConsumer(
+            kafka.consumer_config(group_id=f"akx.replies.{self._worker_id}"),
+            self._on_replies,
+            assignment=[TopicPartition(self._reply_topic, 0, OFFSET_END)],
+            name=f"akx-replies-{self._worker_id}",
+        )
+        await self._reply_consumer.start()
+        for agent_type in self._host.agent_types:
+            await self._announce_type(agent_type)
+        for subscription in self._local_subscriptions.values():
+            await self._announce_subscription(subscription, "add")
+
+    def _request_spec(self, agent_type: str) -> TopicSpec:
+        return TopicSpec(
+            name=self._layout.requests(agent_type),
+            partitions=self._kafka.num_partitions,
+            replication_factor=self._kafka.replication_factor,
+        )
+
+    async def _start_directory(self) -> None:
+        self._directory_ready = asyncio.Event()
+        consumer = AsyncConsumer(
+            self._kafka.consumer_config(group_id=f"akx.directory.{self._worker_id}"),
+            self._on_directory,
+            assignment=[
+                TopicPartition(self._layout.registry, 0, OFFSET_BEGINNING),
+                TopicPartition(self._layout.subscriptions, 0, OFFSET_BEGINNING),
+            ],
+            name=f"akx-directory-{self._worker_id}",
+        )
+        self._directory_consumer = consumer
+        await consumer.start()
+        # Read both topics up to their current end before start() returns, so this
+        # worker knows every type and subscription registered before it.
+        marks = consumer.start_watermarks
+        self._directory_targets = {tp: end for tp, end in marks.items() if end > 0}
+        if not self._directory_targets:
+            self._directory_ready.set()
+        await asyncio.wait_for(self._directory_ready.wait(), self._config.start_timeout)
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise RuntimeStateError(f"the runtime is {self._state}; call start() first")
+
+    async def stop(self) -> None:
+        """Unregister, drain in-flight work, then close consumers and producer. Idempotent."""
+        if self._state in ("new", "stopped", "closed"):
+            return
+        self._state = "stopping"
+        try:
+            await self._shutdown()
+        finally:
+            self._state = "stopped"
+
+    async def _shutdown(self) -> None:
+        producer = self._producer
+        if producer is not None and producer.started:
+            await self._withdraw()
+        for consumer in list(self._request_consumers.values()):
+            await consumer.stop()
+        self._request_consumers.clear()
+        if self._inbox is not None:
+            self._inbox.fail_all(RuntimeStateError("the runtime stopped before the reply arrived"))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for consumer in (self._reply_consumer, self._directory_consumer):
+            if consumer is not None:
+                await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+        if self._serde is not None:
+            self._serde.close()
+
+    async def _withdraw(self) -> None:
+        """Tell the others this worker no longer hosts its types and subscriptions."""
+        try:
+            sends = [self._send_registration(t, "unregister") for t in self._host.agent_types]
+            sends += [
+                self._announce_subscription(s, "remove") for s in self._local_subscriptions.values()
+            ]
+            await asyncio.wait_for(asyncio.gather(*sends), 10)
+        except Exception:
+            logger.warning(
+                "could not withdraw registrations of worker %s", self._worker_id, exc_info=True
+            )
+
+    async def stop_when_idle(self) -> None:
+        """Wait until no call is pending and no message is being handled here, then stop.
+
+        Raises:
+            BaseException: with ``ignore_unhandled_exceptions=False``, the first
+                exception an event handler raised.
+        """
+        self._check_running()
+        await self._wait_idle()
+        await self.stop()
+        self._raise_background()
+
+    async def stop_when(self, condition: Callable[[], bool], check_period: float = 0.1) -> None:
+        """Stop once ``condition()`` is true (checked every ``check_period`` seconds)."""
+        self._check_running()
+        while not condition():
+            await asyncio.sleep(check_period)
+        await self.stop()
+        self._raise_background()
+
+    def _raise_background(self) -> None:
+        exc, self._background_exception = self._background_exception, None
+        if exc is not None:
+            raise exc
+
+    async def _wait_idle(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        # Handling one message may send the next; idle means idle twice in a row.
+        quiet_rounds = 0
+        while quiet_rounds < 2:
+            await inbox.wait_idle()
+            for consumer in list(self._request_consumers.values()):
+                await consumer.wait_idle()
+            await asyncio.sleep(0.02)
+            busy = len(inbox) or any(c.busy for c in self._request_consumers.values())
+            quiet_rounds = 0 if busy else quiet_rounds + 1
+
+    async def close(self) -> None:
+        """Stop (if running) and close every agent instance. Idempotent."""
+        await self.stop()
+        if self._state != "closed":
+            self._state = "closed"
+            await self._host.close_all()
+
+    # ---------------------------------------------------------------- registration
+
+    async def register_factory(
+        self,
+        type: str | AgentType,
+        agent_factory: Callable[[], T | Awaitable[T]],
+        *,
+        expected_class: type[T] | None = None,
+    ) -> AgentType:
+        """Host an agent type here, created by ``agent_factory`` per agent key."""
+        agent_type = self._host.add_factory(type, agent_factory, expected_class)
+        if self._state == "running":
+            await self._host_type_now(agent_type.type)
+        return agent_type
+
+    async def register_agent_instance(self, agent_instance: Agent, agent_id: AgentId) -> AgentId:
+        """Host one agent instance here under ``agent_id``."""
+        new_type = not self._host.hosts(agent_id.type)
+        await self._host.add_instance(agent_instance, agent_id)
+        if new_type and self._state == "running":
+            await self._host_type_now(agent_id.type)
+        return agent_id
+
+    async def _host_type_now(self, agent_type: str) -> None:
+        await ensure_topics(self._kafka.client_config(), [self._request_spec(agent_type)])
+        await self._announce_type(agent_type)
+
+    async def _announce_type(self, agent_type: str) -> None:
+        consumer = RequestConsumer(
+            agent_type=agent_type,
+            topic=self._layout.requests(agent_type),
+            consumer_config={
+                # A new group must not skip requests sent before it was assigned.
+                **self._kafka.consumer_config(group_id=self._layout.request_group(agent_type)),
+                "auto.offset.reset": "earliest",
+            },
+            handle=self._on_request_record,
+        )
+        self._request_consumers[agent_type] = consumer
+        await consumer.start()
+        await self._send_registration(agent_type, "register")
+
+    async def _send_registration(self, agent_type: str, action: str) -> None:
+        event = RegistrationEvent(
+            agent_type=agent_type, worker_id=self._worker_id, action=cast(Any, action)
+        )
+        self._directory.apply(event)
+        await self._produce(self._layout.registry, event, key=f"{agent_type}/{self._worker_id}")
+
+    async def add_subscription(self, subscription: Subscription) -> None:
+        """Add a subscription; type and type-prefix ones are shared with every worker."""
+        if subscription.id in self._local_subscriptions or self._subscriptions.has(subscription.id):
+            raise ValueError("Subscription already exists")
+        self._local_subscriptions[subscription.id] = subscription
+        if subscription_event_fields(subscription) is None:
+            self._subscriptions.add_local_custom(subscription)
+        if self._state == "running":
+            await self._announce_subscription(subscription, "add")
+
+    async def remove_subscription(self, id: str) -> None:
+        """Remove a subscription added by this worker."""
+        subscription = self._local_subscriptions.pop(id, None)
+        if subscription is None:
+            raise ValueError("Subscription does not exist")
+        self._subscriptions.remove_local_custom(id)
+        if self._state == "running":
+            await self._announce_subscription(subscription, "remove")
+
+    async def _announce_subscription(self, subscription: Subscription, action: str) -> None:
+        fields = subscription_event_fields(subscription)
+        kind, topic_type = fields if fields is not None else ("custom", "")
+        agent_type = getattr(subscription, "agent_type", "") if fields is not None else ""
+        event = SubscriptionEvent(
+            subscription_id=subscription.id,
+            kind=cast(Any, kind),
+            topic_type=topic_type,
+            agent_type=agent_type,
+            worker_id=self._worker_id,
+            action=cast(Any, action),
+        )
+        self._subscriptions.apply(event)
+        await self._produce(
+            self._layout.subscriptions, event, key=f"{subscription.id}/{self._worker_id}"
+        )
+
+    def add_message_serializer(
+        self, serializer: MessageSerializer[Any] | Sequence[MessageSerializer[Any]]
+    ) -> None:
+        """Teach the runtime to (de)serialize a message type."""
+        self._payloads.add(list(serializer) if isinstance(serializer, Sequence) else serializer)
+
+    # ------------------------------------------------------------------- messaging
+
+    async def send_message(
+        self,
+        message: Any,
+        recipient: AgentId,
+        *,
+        sender: AgentId | None = None,
+        cancellation_token: CancellationToken | None = None,
+        message_id: str | None = None,
+    ) -> Any:
+        """Send ``message`` to ``recipient`` and return its reply.
+
+        Raises:
+            RecipientNotFoundError: no worker hosts ``recipient.type`` (at once).
+            RequestTimeoutError: no reply within the request timeout.
+            MessageDroppedException: an intervention handler dropped the message.
+            asyncio.CancelledError: ``cancellation_token`` was cancelled.
+            Exception: the handler's exception, rebuilt with its type where importable.
+        """
+        self._check_running()
+        token = cancellation_token or CancellationToken()
+        message_id = message_id or str(uuid.uuid4())
+        with self._trace.trace_block(
+            "create",
+            recipient,
+            parent=None,
+            extraAttributes={"message_type": type(message).__name__},
+        ):
+            for handler in self._interventions:
+                ctx = MessageContext(
+                    sender=sender,
+                    topic_id=None,
+                    is_rpc=True,
+                    cancellation_token=token,
+                    message_id=message_id,
+                )
+                message = await handler.on_send(message, message_context=ctx, recipient=recipient)
+                if message is DropMessage or isinstance(message, DropMessage):
+                    raise MessageDroppedException()
+            if not (self._directory.is_hosted(recipient.type) or self._host.hosts(recipient.type)):
+                raise RecipientNotFoundError(
+                    f"Agent type '{recipient.type}' is not hosted by any worker."
+                )
+            payload = self._payloads.encode(message)
+            inbox = self._inbox
+            assert inbox is not None
+            future = inbox.expect(message_id)
+            event = RequestEvent(
+                message_id=message_id,
+                kind="rpc_request",
+                payload=payload.data,
+                type_name=payload.type_name,
+                data_content_type=payload.data_content_type,
+                recipient=AgentRef(type=recipient.type, key=recipient.key),
+                sender=_ref(sender),
+                reply_to=self._reply_topic,
+                metadata={_PYTHON_TYPE: payload.python_type, **_trace_metadata()},
+            )
+            try:
+                delivery = self._produce_nowait(
+                    self._layout.requests(recipient.type), event, key=recipient.key
+                )
+            except BaseException:
+                future.cancel()
+                raise
+            delivery.add_done_callback(lambda d: _fail_on_delivery_error(d, future))
+            token.link_future(future)
+            try:
+                result = await asyncio.wait_for(future, self._config.request_timeout)
+            except asyncio.TimeoutError:
+                raise RequestTimeoutError(
+                    message_id, str(recipient), self._config.request_timeout
+                ) from None
+            sender_of_reply = recipient
+            for handler in self._interventions:
+                result = await handler.on_response(result, sender=sender_of_reply, recipient=sender)
+                if result is DropMessage or isinstance(result, DropMessage):
+                    raise MessageDroppedException()
+            return result
+
+    async def publish_message(
+        self,
+        message: Any,
+        topic_id: TopicId,
+        *,
+        sender: AgentId | None = None,
+        cancellation_token: CancellationToken | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Deliver ``message`` to every agent subscribed to ``topic_id``, once each.
+
+        Returns when the broker acknowledged every copy; handlers run afterwards.
+        """
+        self._check_running()
+        token = cancellation_token or CancellationToken()
+        message_id = message_id or str(uuid.uuid4())
+        with self._trace.trace_block(
+            "create",
+            topic_id,
+            parent=None,
+            extraAttributes={"message_type": type(message).__name__},
+        ):
+            for handler in self._interventions:
+                ctx = MessageContext(
+                    sender=sender,
+                    topic_id=topic_id,
+                    is_rpc=False,
+                    cancellation_token=token,
+                    message_id=message_id,
+                )
+                message = await handler.on_publish(message, message_context=ctx)
+                if message is DropMessage or isinstance(message, DropMessage):
+                    return
+            payload = self._payloads.encode(message)
+            metadata = {_PYTHON_TYPE: payload.python_type, **_trace_metadata()}
+
+            def event_for(recipient: AgentId | None, extra: Mapping[str, str] = {}) -> RequestEvent:
+                return RequestEvent(
+                    message_id=message_id,
+                    kind="publish",
+                    payload=payload.data,
+                    type_name=payload.type_name,
+                    data_content_type=payload.data_content_type,
+                    recipient=_ref(recipient),
+                    sender=_ref(sender),
+                    reply_to=self._reply_topic if recipient is not None else None,
+                    topic_type=topic_id.type,
+                    topic_source=topic_id.source,
+                    metadata={**metadata, **extra},
+                )
+
+            recipients = self._subscriptions.recipients(topic_id)
+            for subscription_id, owner in self._subscriptions.custom_routes(topic_id).items():
+                if owner == self._worker_id:
+                    recipients += self._subscriptions.local_custom_recipients(
+                        subscription_id, topic_id
+                    )
+                else:
+                    route = event_for(None, {_ROUTE: subscription_id})
+                    await self._produce(self._layout.replies(owner), route, key=message_id)
+            await self._fan_out(recipients, sender, event_for)
+            # A copy for observers outside the runtime; nobody waits for it.
+            self._produce_nowait(self._layout.publish, event_for(None), key=topic_id.source)
+
+    async def _fan_out(
+        self,
+        recipients: Sequence[AgentId],
+        sender: AgentId | None,
+        event_for: Callable[[AgentId | None], RequestEvent],
+    ) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        deliveries: list[asyncio.Future[Message]] = []
+        for recipient in dict.fromkeys(recipients):
+            if sender is not None and recipient == sender:
+                continue
+            if not (self._directory.is_hosted(recipient.type) or self._host.hosts(recipient.type)):
+                logger.warning(
+                    "published message not delivered to %s: no worker hosts its type", recipient
+                )
+                continue
+            event = event_for(recipient)
+            ack = inbox.expect(_ack_id(event.message_id, recipient))
+            self._track(self._expire(ack))
+            deliveries.append(
+                self._produce_nowait(
+                    self._layout.requests(recipient.type), event, key=recipient.key
+                )
+            )
+        if deliveries:
+            await asyncio.gather(*deliveries)
+
+    async def _expire(self, ack: asyncio.Future[Any]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(ack), self._config.request_timeout)
+        except asyncio.TimeoutError:
+            ack.cancel()
+        except Exception:
+            pass
+
+    def _track(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------- producing
+
+    def _produce_nowait(self, topic: str, event: Any, *, key: str) -> asyncio.Future[Message]:
+        producer, serde = self._producer, self._serde
+        assert producer is not None and serde is not None
+        value, headers = serde.encode(event, topic=topic)
+        return producer.produce(topic, value, key=key.encode(), headers=headers)
+
+    async def _produce(self, topic: str, event: Any, *, key: str) -> Message:
+        producer, serde = self._producer, self._serde
+        assert producer is not None and serde is not None
+        value, headers = serde.encode(event, topic=topic)
+        return await producer.send(topic, value, key=key.encode(), headers=headers)
+
+    async def _decode(self, message: Message) -> Any:
+        serde = self._serde
+        assert serde is not None
+        headers = cast("list[tuple[str, bytes | None]] | None", message.headers())
+        try:
+            return serde.decode(message.value(), headers)
+        except UnknownSchemaError:
+            return await serde.decode_async(message.value(), headers)
+
+    # ------------------------------------------------------------------- consuming
+
+    def _on_directory(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._track(self._apply_directory(message))
+
+    async def _apply_directory(self, message: Message) -> None:
+        try:
+            event = await self._decode(message)
+        except Exception:
+            logger.warning(
+                "skipping unreadable record on %s at offset %s",
+                message.topic(),
+                message.offset(),
+                exc_info=True,
+            )
+            event = None
+        if isinstance(event, RegistrationEvent):
+            self._directory.apply(event)
+        elif isinstance(event, SubscriptionEvent) and event.worker_id != self._worker_id:
+            self._subscriptions.apply(event)
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        target = self._directory_targets.get((cast(str, topic), cast(int, partition)))
+        if target is not None and cast(int, offset) + 1 >= target:
+            del self._directory_targets[(cast(str, topic), cast(int, partition))]
+            if not self._directory_targets and self._directory_ready is not None:
+                self._directory_ready.set()
+
+    def _on_replies(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._track(self._on_reply(message))
+
+    async def _on_reply(self, message: Message) -> None:
+        try:
+            event = await self._decode(message)
+        except Exception:
+            logger.warning(
+                "skipping unreadable reply at offset %s", message.offset(), exc_info=True
+            )
+            return
+        if isinstance(event, RequestEvent):  # a custom-subscription route
+            await self._route_custom(event)
+            return
+        if not isinstance(event, ResponseEvent):
+            return
+        inbox = self._inbox
+        assert inbox is not None
+        if event.metadata.get(_ACK):
+            error = rebuild(event.error) if event.error is not None else None
+            if (
+                error is not None
+                and not self._ignore_unhandled
+                and self._background_exception is None
+            ):
+                self._background_exception = error
+            inbox.settle(
+                _ack_id(event.message_id, AgentId(event.sender.type, event.sender.key)),
+                lambda f: f.set_result(None),
+            )
+            return
+        if event.error is not None:
+            exc = rebuild(event.error)
+            inbox.settle(event.message_id, lambda f: f.set_exception(exc))
+            return
+        try:
+            value = self._payloads.decode(
+                event.payload,
+                type_name=event.type_name,
+                data_content_type=event.data_content_type,
+                python_type=event.metadata.get(_PYTHON_TYPE),
+            )
+        except Exception as exc:
+            failure = exc
+            inbox.settle(event.message_id, lambda f: f.set_exception(failure))
+            return
+        inbox.settle(event.message_id, lambda f: f.set_result(value))
+
+    async def _route_custom(self, event: RequestEvent) -> None:
+        subscription_id = event.metadata.get(_ROUTE, "")
+        topic = TopicId(event.topic_type or "", event.topic_source or "")
+        recipients = self._subscriptions.local_custom_recipients(subscription_id, topic)
+        sender = _agent_id(event.sender)
+        message = self._payloads.decode(
+            event.payload,
+            type_name=event.type_name,
+            data_content_type=event.data_content_type,
+            python_type=event.metadata.get(_PYTHON_TYPE),
+        )
+        del message  # decoded only to prove it is readable before fanning out
+        for recipient in recipients:
+            if sender is not None and recipient == sender:
+                continue
+            routed = RequestEvent(
+                message_id=event.message_id,
+                kind="publish",
+                payload=event.payload,
+                type_name=event.type_name,
+                data_content_type=event.data_content_type,
+                recipient=_ref(recipient),
+                sender=event.sender,
+                reply_to=None,
+                topic_type=event.topic_type,
+                topic_source=event.topic_source,
+                metadata=event.metadata,
+            )
+            await self._produce(self._layout.requests(recipient.type), routed, key=recipient.key)
+
+    async def _on_request_record(self, message: Message) -> None:
+        try:
+            event = await self._decode(message)
+        except Exception:
+            logger.error(
+                "skipping undecodable request at %s[%s]@%s",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                exc_info=True,
+            )
+            return
+        if not isinstance(event, RequestEvent) or event.recipient is None:
+            logger.error(
+                "skipping record that is not a request at %s@%s", message.topic(), message.offset()
+            )
+            return
+        dedup_key = f"{event.message_id}/{event.recipient.type}/{event.recipient.key}"
+        if dedup_key in self._handled_ids:
+            logger.info("request %s was already handled here; not running it again", dedup_key)
+            return
+        await self._handle_request(event)
+        self._handled_ids[dedup_key] = None
+        if len(self._handled_ids) > 100_000:  # bounded: forget the oldest
+            del self._handled_ids[next(iter(self._handled_ids))]
+
+    async def _handle_request(self, event: RequestEvent) -> None:
+        assert event.recipient is not None
+        recipient = AgentId(event.recipient.type, event.recipient.key)
+        sender = _agent_id(event.sender)
+        is_rpc = event.kind == "rpc_request"
+        topic_id = TopicId(event.topic_type or "", event.topic_source or "") if not is_rpc else None
+        result: Any = None
+        error: BaseException | None = None
+        with self._trace.trace_block("process", recipient, parent=None):
+            try:
+                agent = await self._host.get(recipient)
+                message = self._payloads.decode(
+                    event.payload,
+                    type_name=event.type_name,
+                    data_content_type=event.data_content_type,
+                    python_type=event.metadata.get(_PYTHON_TYPE),
+                )
+                ctx = MessageContext(
+                    sender=sender,
+                    topic_id=topic_id,
+                    is_rpc=is_rpc,
+                    cancellation_token=CancellationToken(),
+                    message_id=event.message_id,
+                )
+                with MessageHandlerContext.populate_context(agent.id):
+                    result = await agent.on_message(message, ctx=ctx)
+            except Exception as exc:
+                error = exc
+                if not is_rpc:
+                    logger.error(
+                        "error processing publish message for %s", recipient, exc_info=True
+                    )
+                    if (
+                        event.reply_to is None
+                        and not self._ignore_unhandled
+                        and self._background_exception is None
+                    ):
+                        self._background_exception = exc
+        if event.reply_to is None:
+            return
+        if is_rpc:
+            response = self._response(event, recipient, result, error)
+        else:
+            response = ResponseEvent(
+                message_id=event.message_id,
+                sender=AgentRef(type=recipient.type, key=recipient.key),
+                recipient=event.sender,
+                error=describe(error) if error is not None else None,
+                metadata={_ACK: "publish"},
+            )
+        try:
+            await self._produce(event.reply_to, response, key=event.message_id)
+        except Exception:
+            logger.error(
+                "could not send the reply to %s for message %s",
+                event.reply_to,
+                event.message_id,
+                exc_info=True,
+            )
+
+    def _response(
+        self, event: RequestEvent, recipient: AgentId, result: Any, error: BaseException | None
+    ) -> ResponseEvent:
+        sender_ref = AgentRef(type=recipient.type, key=recipient.key)
+        if error is None:
+            try:
+                payload = self._payloads.encode(result)
+            except Exception as exc:
+                error = exc
+            else:
+                return ResponseEvent(
+                    message_id=event.message_id,
+                    sender=sender_ref,
+                    recipient=event.sender,
+                    payload=payload.data,
+                    type_name=payload.type_name,
+                    data_content_type=payload.data_content_type,
+                    metadata={_PYTHON_TYPE: payload.python_type},
+                )
+        return ResponseEvent(
+            message_id=event.message_id,
+            sender=sender_ref,
+            recipient=event.sender,
+            error=describe(error),
+        )
+
+    # ------------------------------------------------------------ agents and state
+
+    async def get(
+        self, id_or_type: AgentId | AgentType | str, /, key: str = "default", *, lazy: bool = True
+    ) -> AgentId:
+        """The id of an agent; with ``lazy=False`` it is created here if hosted here."""
+        return await get_impl(
+            id_or_type=id_or_type, key=key, lazy=lazy, instance_getter=self._host.get
+        )
+
+    async def try_get_underlying_agent_instance(self, id: AgentId, type: type[T] = Agent) -> T:  # type: ignore[assignment]
+        """The local instance of ``id``; LookupError if its type is not hosted here."""
+        if not self._host.hosts(id.type):
+            raise LookupError(f"Agent with name {id.type} not found.")
+        agent = await self._host.get(id)
+        if not isinstance(agent, type):
+            raise TypeError(
+                f"Agent with name {id.type} is not of type {type.__name__}. "
+                f"It is of type {agent.__class__.__name__}"
+            )
+        return agent
+
+    async def agent_metadata(self, agent: AgentId) -> AgentMetadata:
+        """Metadata of a local agent."""
+        return (await self._host.get(agent)).metadata
+
+    async def agent_save_state(self, agent: AgentId) -> Mapping[str, Any]:
+        """State of a local agent."""
+        return await (await self._host.get(agent)).save_state()
+
+    async def agent_load_state(self, agent: AgentId, state: Mapping[str, Any]) -> None:
+        """Load the state of a local agent."""
+        await (await self._host.get(agent)).load_state(state)
+
+    async def save_state(self) -> Mapping[str, Any]:
+        """State of every agent instantiated on this worker, keyed by agent id."""
+        return {
+            str(agent_id): dict(await agent.save_state())
+            for agent_id, agent in list(self._host.instances.items())
+        }
+
+    async def load_state(self, state: Mapping[str, Any]) -> None:
+        """Load states saved by :meth:`save_state` into agents hosted here."""
+        for agent_id_str, agent_state in state.items():
+            agent_id = AgentId.from_str(agent_id_str)
+            if self._host.hosts(agent_id.type):
+                await (await self._host.get(agent_id)).load_state(agent_state)
+
+
+def _ack_id(message_id: str, recipient: AgentId) -> str:
+    return f"{message_id}/{recipient.type}/{recipient.key}"
+
+
+def _trace_metadata() -> dict[str, str]:
+    envelope = get_telemetry_envelope_metadata()
+    found = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+    return {k: v for k, v in found.items() if v}
+
+
+def _fail_on_delivery_error(delivery: asyncio.Future[Message], reply: asyncio.Future[Any]) -> None:
+    if delivery.cancelled() or reply.done():
+        return
+    exc = delivery.exception()
+    if exc is not None:
+        reply.set_exception(exc)

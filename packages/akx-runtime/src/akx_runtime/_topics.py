@@ -1,0 +1,55 @@
+"""How topic and consumer-group names derive from the configured base names."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ._config import KafkaAgentRuntimeConfig
+
+__all__ = ["TopicLayout"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _segment(value: str) -> str:
+    """A topic-safe, collision-free rendering of an agent type."""
+    safe = _UNSAFE.sub("_", value)[:60]
+    if safe == value:
+        return value
+    # Different types may sanitize alike ("a.b" and "a_b"): the hash tells them apart.
+    return f"{safe}-{hashlib.sha1(value.encode()).hexdigest()[:8]}"
+
+
+class TopicLayout:
+    """Topic and group names for one runtime configuration."""
+
+    def __init__(self, config: KafkaAgentRuntimeConfig) -> None:
+        self._config = config
+
+    def requests(self, agent_type: str) -> str:
+        """The request topic of one agent type."""
+        return f"{self._config.request_topic}.{_segment(agent_type)}"
+
+    def request_group(self, agent_type: str) -> str:
+        """The consumer group shared by every worker hosting ``agent_type``."""
+        return f"akx.{self._config.request_topic}.{_segment(agent_type)}"
+
+    def replies(self, worker_id: str) -> str:
+        """The reply topic read by one worker only."""
+        return f"{self._config.response_topic}.{worker_id}"
+
+    @property
+    def registry(self) -> str:
+        """The compacted registration topic."""
+        return self._config.registry_topic
+
+    @property
+    def subscriptions(self) -> str:
+        """The compacted subscription topic."""
+        return self._config.subscription_topic
+
+    @property
+    def publish(self) -> str:
+        """The topic carrying a copy of each published message."""
+        return self._config.publish_topic

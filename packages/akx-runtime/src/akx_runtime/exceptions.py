@@ -1,0 +1,66 @@
+"""Errors raised by the Kafka agent runtime.
+
+```
+akx_events.exceptions.AkxError
+└── AgentRuntimeError
+    ├── RequestTimeoutError (also TimeoutError): no reply within the request timeout
+    ├── RemoteHandlerError: the remote handler raised; its type is not importable here
+    ├── UnserializableMessageError (also TypeError): no serializer for the message's type
+    └── RuntimeStateError (also RuntimeError): start/stop/reuse in the wrong order
+```
+AutoGen's own exceptions are raised where its docstrings say so:
+``UndeliverableException`` and ``LookupError`` for recipients nobody hosts,
+``CantHandleException`` from agents, ``MessageDroppedException`` from intervention handlers.
+"""
+
+from __future__ import annotations
+
+from akx_events.exceptions import AkxError
+
+__all__ = [
+    "AgentRuntimeError",
+    "RemoteHandlerError",
+    "RequestTimeoutError",
+    "RuntimeStateError",
+    "UnserializableMessageError",
+]
+
+
+class AgentRuntimeError(AkxError):
+    """Root of the errors raised by akx-runtime."""
+
+
+class RequestTimeoutError(AgentRuntimeError, TimeoutError):
+    """Raised when no reply arrives within the configured request timeout.
+
+    Attributes:
+        message_id: the request's message id.
+        timeout: the timeout in seconds.
+    """
+
+    def __init__(self, message_id: str, recipient: str, timeout: float) -> None:
+        super().__init__(f"no reply from {recipient} to message {message_id} within {timeout:g} s")
+        self.message_id = message_id
+        self.timeout = timeout
+
+
+class RemoteHandlerError(AgentRuntimeError):
+    """Raised when a remote handler failed with an exception type not importable here.
+
+    Attributes:
+        exception_type: qualified name of the remote exception's type.
+        remote_traceback: the remote traceback, if it was sent.
+    """
+
+    def __init__(self, exception_type: str, message: str, remote_traceback: str | None) -> None:
+        super().__init__(f"{exception_type}: {message}")
+        self.exception_type = exception_type
+        self.remote_traceback = remote_traceback
+
+
+class UnserializableMessageError(AgentRuntimeError, TypeError):
+    """Raised at the sender when no serializer can turn the message into bytes."""
+
+
+class RuntimeStateError(AgentRuntimeError, RuntimeError):
+    """Raised when the runtime is used in the wrong state (not started, closed ...)."""
