@@ -29,8 +29,10 @@ logger = logging.getLogger("autogen_kafka_extension.runtimes.kafka_agent_runtime
 _COMMIT_DELAY = 0.05
 _REVOKE_DRAIN_SECONDS = 20.0
 
-#: Handles one record; the runtime decodes it, runs the agent and replies.
-RecordHandler = Callable[[Message], Awaitable[None]]
+#: Handles one record: the runtime decodes it, runs the agent and queues the reply.
+#: It returns the reply's delivery future (or None); the record's offset is committed
+#: only once that delivery is acknowledged, but the agent's next record need not wait.
+RecordHandler = Callable[[Message], Awaitable["asyncio.Future[Any] | None"]]
 #: Which lane a record belongs to (the recipient agent key), or None if unreadable.
 LaneKey = Callable[[Message], Any]
 
@@ -78,13 +80,20 @@ class RequestConsumer:
             self._lanes.submit(message.key(), message)
 
     async def _run(self, message: Message) -> None:
+        delivery: asyncio.Future[Any] | None = None
         try:
-            await self._handle_record(message)
+            delivery = await self._handle_record(message)
         finally:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            assert topic is not None and partition is not None and offset is not None
-            self._offsets.finished(topic, partition, offset)
-            self._schedule_commit()
+            if delivery is None or delivery.done():
+                self._finished(message)
+            else:
+                delivery.add_done_callback(lambda _d: self._finished(message))
+
+    def _finished(self, message: Message) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        self._offsets.finished(topic, partition, offset)
+        self._schedule_commit()
 
     def _schedule_commit(self) -> None:
         if self._commit_handle is None:

@@ -49,6 +49,7 @@ from akx_events._producer import AsyncProducer
 
 from ._config import KafkaAgentRuntimeConfig
 from ._directory import AgentDirectory, SubscriptionTable, subscription_event_fields
+from ._feed import OrderedFeed
 from ._hosting import AgentHost
 from ._inbox import ReplyInbox
 from ._payloads import PayloadCodec
@@ -129,6 +130,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._handled_ids: dict[str, None] = {}
         self._background_exception: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._feeds: list[OrderedFeed] = []
         self._state = "new"
 
     # ------------------------------------------------------------------ lifecycle
@@ -217,9 +219,13 @@ class KafkaAgentRuntime(AgentRuntime):
         )
         await self._producer.start()
         await self._start_directory()
+        serde = self._serde
+        assert serde is not None
+        replies = OrderedFeed(serde, self._on_reply_event, name=f"akx-replies-{self._worker_id}")
+        self._feeds.append(replies)
         self._reply_consumer = AsyncConsumer(
             kafka.consumer_config(group_id=f"akx.replies.{self._worker_id}"),
-            self._on_replies,
+            replies.push,
             assignment=[TopicPartition(self._reply_topic, 0, OFFSET_END)],
             name=f"akx-replies-{self._worker_id}",
         )
@@ -238,9 +244,13 @@ class KafkaAgentRuntime(AgentRuntime):
 
     async def _start_directory(self) -> None:
         self._directory_ready = asyncio.Event()
+        serde = self._serde
+        assert serde is not None
+        feed = OrderedFeed(serde, self._on_directory_event, name=f"akx-directory-{self._worker_id}")
+        self._feeds.append(feed)
         consumer = AsyncConsumer(
             self._kafka.consumer_config(group_id=f"akx.directory.{self._worker_id}"),
-            self._on_directory,
+            feed.push,
             assignment=[
                 TopicPartition(self._layout.registry, 0, OFFSET_BEGINNING),
                 TopicPartition(self._layout.subscriptions, 0, OFFSET_BEGINNING),
@@ -286,6 +296,8 @@ class KafkaAgentRuntime(AgentRuntime):
         for consumer in (self._reply_consumer, self._directory_consumer):
             if consumer is not None:
                 await consumer.stop()
+        for feed in self._feeds:
+            await feed.aclose()
         if producer is not None:
             await producer.stop()
         if self._serde is not None:
@@ -651,21 +663,7 @@ class KafkaAgentRuntime(AgentRuntime):
 
     # ------------------------------------------------------------------- consuming
 
-    def _on_directory(self, messages: list[Message]) -> None:
-        for message in messages:
-            self._track(self._apply_directory(message))
-
-    async def _apply_directory(self, message: Message) -> None:
-        try:
-            event = await self._decode(message)
-        except Exception:
-            logger.warning(
-                "skipping unreadable record on %s at offset %s",
-                message.topic(),
-                message.offset(),
-                exc_info=True,
-            )
-            event = None
+    def _on_directory_event(self, message: Message, event: Any) -> None:
         if isinstance(event, RegistrationEvent):
             self._directory.apply(event)
         elif isinstance(event, SubscriptionEvent) and event.worker_id != self._worker_id:
@@ -677,20 +675,9 @@ class KafkaAgentRuntime(AgentRuntime):
             if not self._directory_targets and self._directory_ready is not None:
                 self._directory_ready.set()
 
-    def _on_replies(self, messages: list[Message]) -> None:
-        for message in messages:
-            self._track(self._on_reply(message))
-
-    async def _on_reply(self, message: Message) -> None:
-        try:
-            event = await self._decode(message)
-        except Exception:
-            logger.warning(
-                "skipping unreadable reply at offset %s", message.offset(), exc_info=True
-            )
-            return
+    def _on_reply_event(self, message: Message, event: Any) -> None:
         if isinstance(event, RequestEvent):  # a custom-subscription route
-            await self._route_custom(event)
+            self._track(self._route_custom(event))
             return
         if not isinstance(event, ResponseEvent):
             return
@@ -756,7 +743,7 @@ class KafkaAgentRuntime(AgentRuntime):
             )
             await self._produce(self._layout.requests(recipient.type), routed, key=recipient.key)
 
-    async def _on_request_record(self, message: Message) -> None:
+    async def _on_request_record(self, message: Message) -> asyncio.Future[Message] | None:
         try:
             event = await self._decode(message)
         except Exception:
@@ -767,22 +754,23 @@ class KafkaAgentRuntime(AgentRuntime):
                 message.offset(),
                 exc_info=True,
             )
-            return
+            return None
         if not isinstance(event, RequestEvent) or event.recipient is None:
             logger.error(
                 "skipping record that is not a request at %s@%s", message.topic(), message.offset()
             )
-            return
+            return None
         dedup_key = f"{event.message_id}/{event.recipient.type}/{event.recipient.key}"
         if dedup_key in self._handled_ids:
             logger.info("request %s was already handled here; not running it again", dedup_key)
-            return
-        await self._handle_request(event)
+            return None
+        delivery = await self._handle_request(event)
         self._handled_ids[dedup_key] = None
         if len(self._handled_ids) > 100_000:  # bounded: forget the oldest
             del self._handled_ids[next(iter(self._handled_ids))]
+        return delivery
 
-    async def _handle_request(self, event: RequestEvent) -> None:
+    async def _handle_request(self, event: RequestEvent) -> asyncio.Future[Message] | None:
         assert event.recipient is not None
         recipient = AgentId(event.recipient.type, event.recipient.key)
         sender = _agent_id(event.sender)
@@ -821,7 +809,7 @@ class KafkaAgentRuntime(AgentRuntime):
                     ):
                         self._background_exception = exc
         if event.reply_to is None:
-            return
+            return None
         if is_rpc:
             response = self._response(event, recipient, result, error)
         else:
@@ -832,8 +820,10 @@ class KafkaAgentRuntime(AgentRuntime):
                 error=describe(error) if error is not None else None,
                 metadata={_ACK: "publish"},
             )
+        # Queue the reply without waiting for its acknowledgement: the agent's next
+        # message need not wait; the offset is committed once the reply is acked.
         try:
-            await self._produce(event.reply_to, response, key=event.message_id)
+            delivery = self._produce_nowait(event.reply_to, response, key=event.message_id)
         except Exception:
             logger.error(
                 "could not send the reply to %s for message %s",
@@ -841,6 +831,9 @@ class KafkaAgentRuntime(AgentRuntime):
                 event.message_id,
                 exc_info=True,
             )
+            return None
+        delivery.add_done_callback(_log_failed_reply)
+        return delivery
 
     def _response(
         self, event: RequestEvent, recipient: AgentId, result: Any, error: BaseException | None
@@ -915,6 +908,11 @@ class KafkaAgentRuntime(AgentRuntime):
             agent_id = AgentId.from_str(agent_id_str)
             if self._host.hosts(agent_id.type):
                 await (await self._host.get(agent_id)).load_state(agent_state)
+
+
+def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:
+    if not delivery.cancelled() and delivery.exception() is not None:
+        logger.error("a reply was not delivered: %s", delivery.exception())
 
 
 def _ack_id(message_id: str, recipient: AgentId) -> str:
