@@ -318,6 +318,10 @@ class KafkaConfig:
                 "group.id": group_id or self.group_id,
                 "auto.offset.reset": self.auto_offset_reset,
                 "enable.auto.commit": False,
+                # Agents should fail over in seconds, not librdkafka's 45 s default;
+                # 10 s is above every broker's default group.min.session.timeout.ms.
+                "session.timeout.ms": 10_000,
+                "heartbeat.interval.ms": 1_000,
             }
         )
         conf.update(self.consumer_extra)

@@ -1,0 +1,5 @@
+"""``KafkaAgentConfig``."""
+
+from akx_bridge import KafkaAgentConfig as KafkaAgentConfig
+
+__all__ = ["KafkaAgentConfig"]

@@ -1,0 +1,5 @@
+"""``KafkaStreamingAgent``."""
+
+from akx_bridge import KafkaStreamingAgent as KafkaStreamingAgent
+
+__all__ = ["KafkaStreamingAgent"]

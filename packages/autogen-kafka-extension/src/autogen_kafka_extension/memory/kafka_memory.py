@@ -1,0 +1,5 @@
+"""``KafkaMemory``."""
+
+from akx_memory import KafkaMemory as KafkaMemory
+
+__all__ = ["KafkaMemory"]
