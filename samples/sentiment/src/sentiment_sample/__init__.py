@@ -1,0 +1,1 @@
+"""Distributed sentiment analysis with AutoGen agents talking through Kafka."""

@@ -1,0 +1,1 @@
+"""Message types and agents of the sentiment sample."""
