@@ -6,6 +6,7 @@ Schema Registry serdes and the error hierarchy shared by every akx package.
 
 from ._admin import TopicSpec as TopicSpec
 from ._admin import ensure_topics as ensure_topics
+from ._admin import ensure_topics_sync as ensure_topics_sync
 from ._config import ClientSettings as ClientSettings
 from ._config import KafkaConfig as KafkaConfig
 from ._config import SaslMechanism as SaslMechanism
@@ -65,6 +66,7 @@ __all__ = [
     "Headers",
     "TopicSpec",
     "ensure_topics",
+    "ensure_topics_sync",
     "kafka_config_from_section",
     "EVENT_TYPES",
     "AgentRef",

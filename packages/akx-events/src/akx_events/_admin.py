@@ -14,7 +14,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from .exceptions import BrokerUnavailableError, KafkaTransportError
 
-__all__ = ["TopicSpec", "ensure_topics"]
+__all__ = ["TopicSpec", "ensure_topics", "ensure_topics_sync"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +27,10 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict[str, str])
 
 
-def _ensure(client_config: dict[str, Any], specs: Sequence[TopicSpec], timeout: float) -> None:
+def ensure_topics_sync(
+    client_config: dict[str, Any], specs: Sequence[TopicSpec], timeout: float = 10.0
+) -> None:
+    """Blocking :func:`ensure_topics`, for code that runs no event loop (command lines)."""
     admin = AdminClient(client_config)
     servers = client_config.get("bootstrap.servers", "?")
     try:
@@ -70,4 +73,4 @@ async def ensure_topics(
             names the bootstrap servers).
         KafkaTransportError: the broker refused to create a topic.
     """
-    await asyncio.to_thread(_ensure, client_config, specs, timeout)
+    await asyncio.to_thread(ensure_topics_sync, client_config, specs, timeout)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -123,8 +123,7 @@ class Progress:
         filled = width * self.done // max(self.total, 1)
         rate = self.done / max(time.monotonic() - self.started, 1e-9)
         self.out.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-            f"({rate:.0f}/s)"
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} ({rate:.0f}/s)"
         )
         if self.done == self.total:
             self.out.write("\n")
@@ -146,12 +145,12 @@ async def batch(
 
     results = await asyncio.gather(*(one(text) for text in lines))
     if output == "jsonl":
-        for text, result in zip(lines, results):
+        for text, result in zip(lines, results, strict=True):
             print(json.dumps({"text": text, "sentiment": result.sentiment, "score": result.score}))
     else:
         width = min(max((len(t) for t in lines), default=4), 60)
         print(f"{'text':<{width}}  {'sentiment':<9}  score")
-        for text, result in zip(lines, results):
+        for text, result in zip(lines, results, strict=True):
             shown = text if len(text) <= width else text[: width - 1] + "…"
             print(f"{shown:<{width}}  {result.sentiment:<9}  {result.score:+.3f}")
 
@@ -187,7 +186,9 @@ async def run_sample(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="akx-sentiment", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="akx-sentiment", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--input", type=Path, help="score each line of this file (batch mode)")
     parser.add_argument("--format", choices=["table", "jsonl"], default="table")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")

@@ -7,13 +7,13 @@ schemas, and is built with akx-bridge's ``serve``.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import signal
 from pathlib import Path
 
-from autogen_kafka_extension import serve
 from akx_bridge import load_agent_config
+from autogen_kafka_extension import serve
 
 from .modules.events import SentimentRequest, SentimentResponse
 from .scoring import score_request

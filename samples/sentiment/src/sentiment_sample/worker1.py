@@ -9,8 +9,8 @@ from pathlib import Path
 
 from autogen_core import AgentId
 
-from autogen_kafka_extension import KafkaAgentRuntimeFactory, KafkaStreamingAgent
 from akx_bridge import load_agent_config
+from autogen_kafka_extension import KafkaAgentRuntimeFactory, KafkaStreamingAgent
 
 from .modules.events import SentimentRequest, SentimentResponse
 from .modules.forwarding_agent import BRIDGE

@@ -18,6 +18,8 @@ class ForwardingAgent(RoutedAgent):
 
     @message_handler
     async def on_request(self, message: SentimentRequest, ctx: MessageContext) -> SentimentResponse:
-        response = await self.send_message(message, BRIDGE, cancellation_token=ctx.cancellation_token)
+        response = await self.send_message(
+            message, BRIDGE, cancellation_token=ctx.cancellation_token
+        )
         assert isinstance(response, SentimentResponse)
         return response
