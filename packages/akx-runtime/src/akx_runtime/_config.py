@@ -59,13 +59,25 @@ class KafkaAgentRuntimeConfig:
             "publish_topic": self.publish_topic,
         }
         for name, value in names.items():
-            if not isinstance(value, str) or not _TOPIC.match(value):  # pyright: ignore[reportUnnecessaryIsInstance]
+            # Kafka refuses "." and ".." as topic names although the alphabet allows them.
+            if (
+                not isinstance(value, str)  # pyright: ignore[reportUnnecessaryIsInstance]
+                or not _TOPIC.match(value)
+                or value in (".", "..")
+            ):
                 raise ConfigurationError(
                     f"runtime.{name}",
                     f"{value!r} is not a valid topic name (1-180 of A-Z a-z 0-9 . _ -)",
                 )
-        if len(set(names.values())) != len(names):
-            raise ConfigurationError("runtime", f"topic names must be distinct: {names}")
+        first_use: dict[str, str] = {}
+        for name, value in names.items():
+            if value in first_use:
+                # Name the second use, so a file error points at the line to change.
+                raise ConfigurationError(
+                    f"runtime.{name}",
+                    f"{value!r} is already the {first_use[value]}; topic names must be distinct",
+                )
+            first_use[value] = name
         for name in ("request_timeout", "start_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

@@ -71,7 +71,9 @@ class SubscriptionTable:
     """
 
     def __init__(self) -> None:
-        self._shared: dict[str, Subscription] = {}
+        # Keyed by (subscription id, worker id): workers running the same code add
+        # subscriptions under the same explicit id, and one leaving removes only its own.
+        self._shared: dict[tuple[str, str], Subscription] = {}
         self._custom_owners: defaultdict[str, set[str]] = defaultdict(set)
         self._local_custom: dict[str, Subscription] = {}
 
@@ -86,12 +88,13 @@ class SubscriptionTable:
                 if not owners:
                     del self._custom_owners[event.subscription_id]
             return
+        key = (event.subscription_id, event.worker_id)
         if event.action == "add":
             rebuilt = _rebuild(event)
             if rebuilt is not None:
-                self._shared[event.subscription_id] = rebuilt
+                self._shared[key] = rebuilt
         else:
-            self._shared.pop(event.subscription_id, None)
+            self._shared.pop(key, None)
 
     def add_local_custom(self, subscription: Subscription) -> None:
         """Hold a custom subscription that this worker evaluates."""
@@ -100,14 +103,6 @@ class SubscriptionTable:
     def remove_local_custom(self, subscription_id: str) -> Subscription | None:
         """Stop holding a custom subscription."""
         return self._local_custom.pop(subscription_id, None)
-
-    def has(self, subscription_id: str) -> bool:
-        """Whether a subscription with this id exists anywhere."""
-        return (
-            subscription_id in self._shared
-            or subscription_id in self._local_custom
-            or subscription_id in self._custom_owners
-        )
 
     def shared(self) -> list[Subscription]:
         """Subscriptions every worker can evaluate."""

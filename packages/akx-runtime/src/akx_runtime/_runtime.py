@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -412,7 +413,12 @@ class KafkaAgentRuntime(AgentRuntime):
 
     async def add_subscription(self, subscription: Subscription) -> None:
         """Add a subscription; type and type-prefix ones are shared with every worker."""
-        if subscription.id in self._local_subscriptions or self._subscriptions.has(subscription.id):
+        # As SingleThreadedAgentRuntime: an equal subscription (same topic and agent
+        # types) under another id is a duplicate too. Only this worker's own count: other
+        # workers running the same code add the same subscriptions (even ids) of their own.
+        if subscription.id in self._local_subscriptions or any(
+            s == subscription for s in self._local_subscriptions.values()
+        ):
             raise ValueError("Subscription already exists")
         self._local_subscriptions[subscription.id] = subscription
         if subscription_event_fields(subscription) is None:
@@ -760,7 +766,10 @@ class KafkaAgentRuntime(AgentRuntime):
                 "skipping record that is not a request at %s@%s", message.topic(), message.offset()
             )
             return None
-        dedup_key = f"{event.message_id}/{event.recipient.type}/{event.recipient.key}"
+        # A record seen again (redelivered after a rebalance) is not run twice. Keyed by
+        # the record's position, not by message id alone: a caller may send a new message
+        # under an id it used before, and SingleThreadedAgentRuntime handles that too.
+        dedup_key = f"{event.message_id}@{message.topic()}/{message.partition()}/{message.offset()}"
         if dedup_key in self._handled_ids:
             logger.info("request %s was already handled here; not running it again", dedup_key)
             return None
@@ -778,7 +787,8 @@ class KafkaAgentRuntime(AgentRuntime):
         topic_id = TopicId(event.topic_type or "", event.topic_source or "") if not is_rpc else None
         result: Any = None
         error: BaseException | None = None
-        with self._trace.trace_block("process", recipient, parent=None):
+        # Linked to the sender's "create" span, as SingleThreadedAgentRuntime links them.
+        with self._trace.trace_block("process", recipient, parent=event.metadata):
             try:
                 agent = await self._host.get(recipient)
                 message = self._payloads.decode(
@@ -796,7 +806,11 @@ class KafkaAgentRuntime(AgentRuntime):
                 )
                 with MessageHandlerContext.populate_context(agent.id):
                     result = await agent.on_message(message, ctx=ctx)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and _task_cancelling():
+                    raise  # the runtime is stopping this lane
+                # A handler may also end with CancelledError of its own (a nested call it
+                # cancelled): the caller gets it, as from SingleThreadedAgentRuntime.
                 error = exc
                 if not is_rpc:
                     logger.error(
@@ -917,6 +931,14 @@ def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:
 
 def _ack_id(message_id: str, recipient: AgentId) -> str:
     return f"{message_id}/{recipient.type}/{recipient.key}"
+
+
+def _task_cancelling() -> bool:
+    """Whether the current task itself is being cancelled (unknowable before 3.11)."""
+    task = asyncio.current_task()
+    if sys.version_info >= (3, 11) and task is not None:
+        return task.cancelling() > 0
+    return False
 
 
 def _trace_metadata() -> dict[str, str]:
