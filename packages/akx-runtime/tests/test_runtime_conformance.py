@@ -1047,3 +1047,28 @@ async def test_start_twice_is_refused_and_stop_close_are_safe(harness: Harness) 
     assert isinstance(runtime, (KafkaAgentRuntime, SingleThreadedAgentRuntime))
     await runtime.close()
     await runtime.close()
+
+
+class PingPong(BaseAgent):
+    """Answers "ping N" by asking ``partner`` for "ping N-1": calls come back to the caller."""
+
+    def __init__(self, partner: str) -> None:
+        super().__init__("ping-pong")
+        self._partner = partner
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        depth = int(str(message).split()[1])
+        if depth == 0:
+            return f"{self.id.type} bottom"
+        answer = await self.send_message(f"ping {depth - 1}", AgentId(self._partner, "k"))
+        return f"{self.id.type}<{answer}>"
+
+
+async def test_calls_that_come_back_to_the_caller_do_not_deadlock(harness: Harness) -> None:
+    # A asks B, which asks A again while A's first handler is still waiting.
+    runtime = harness.new()
+    await runtime.register_factory("a", lambda: PingPong("b"))
+    await runtime.register_factory("b", lambda: PingPong("a"))
+    await harness.start(runtime)
+    reply = await runtime.send_message("ping 3", AgentId("a", "k"))
+    assert reply == "a<b<a<b bottom>>>"

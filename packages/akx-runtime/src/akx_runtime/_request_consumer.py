@@ -19,7 +19,7 @@ from confluent_kafka import Message, TopicPartition
 
 from akx_events._consumer import AsyncConsumer
 
-from ._lanes import AgentLanes
+from ._handlers import InFlightHandlers
 from ._offsets import OffsetTracker
 
 __all__ = ["RequestConsumer"]
@@ -33,12 +33,10 @@ _REVOKE_DRAIN_SECONDS = 20.0
 #: It returns the reply's delivery future (or None); the record's offset is committed
 #: only once that delivery is acknowledged, but the agent's next record need not wait.
 RecordHandler = Callable[[Message], Awaitable["asyncio.Future[Any] | None"]]
-#: Which lane a record belongs to (the recipient agent key), or None if unreadable.
-LaneKey = Callable[[Message], Any]
 
 
 class RequestConsumer:
-    """Consume one agent type's requests and hand them to per-agent lanes."""
+    """Consume one agent type's requests and start a handler for each, in offset order."""
 
     def __init__(
         self,
@@ -52,7 +50,7 @@ class RequestConsumer:
         self.topic = topic
         self._handle_record = handle
         self._offsets = OffsetTracker()
-        self._lanes: AgentLanes[bytes | None, Message] = AgentLanes(self._run)
+        self._handlers: InFlightHandlers[Message] = InFlightHandlers(self._run)
         self._commit_handle: asyncio.TimerHandle | None = None
         self._consumer = AsyncConsumer(
             consumer_config,
@@ -65,7 +63,7 @@ class RequestConsumer:
     @property
     def busy(self) -> int:
         """Records received and not yet handled."""
-        return self._lanes.busy
+        return self._handlers.busy
 
     async def start(self) -> None:
         """Join the group and start consuming."""
@@ -76,8 +74,7 @@ class RequestConsumer:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
             self._offsets.started(topic, partition, offset)
-            # The record key is the agent key: one lane per agent keeps its order.
-            self._lanes.submit(message.key(), message)
+            self._handlers.submit(message)
 
     async def _run(self, message: Message) -> None:
         delivery: asyncio.Future[Any] | None = None
@@ -123,7 +120,7 @@ class RequestConsumer:
 
     async def wait_idle(self) -> None:
         """Wait until every received record is handled."""
-        await self._lanes.wait_idle()
+        await self._handlers.wait_idle()
 
     async def stop(self) -> None:
         """Drain, commit and leave the group. Idempotent."""
@@ -132,4 +129,4 @@ class RequestConsumer:
             self._commit_handle = None
         # Leaving the group runs _on_revoke, which drains and commits.
         await self._consumer.stop()
-        await self._lanes.cancel()
+        await self._handlers.cancel()
