@@ -218,7 +218,13 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
             )
             continue
         kept = [(k, v) for k, v in message.headers() or [] if not k.startswith(_DLQ_PREFIX)]
-        producer.produce(target, message.value(), key=message.key(), headers=kept)
+        where: dict[str, Any] = {}
+        source_partition = headers.get("dlq-source-partition", "")
+        if not args.to and source_partition.isdigit():
+            # Back to the partition it came from: a memory session or an agent's requests
+            # are ordered within one partition, which the key alone may not pick.
+            where["partition"] = int(source_partition)
+        producer.produce(target, message.value(), key=message.key(), headers=kept, **where)
         replayed += 1
     if producer.flush(30):
         raise SystemExit(
