@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
-import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from autogen_core import AgentId, BaseAgent, MessageContext
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
@@ -103,7 +102,7 @@ def serve_raw(stack: KafkaStack, prefix: str) -> None:
         message = consumer.poll(0.1)
         if message is None or message.error() is not None:
             continue
-        headers = dict(message.headers() or [])
+        headers = cast("dict[str, bytes]", dict(message.headers() or []))
         producer.produce(
             headers["reply-to"].decode(),
             message.value(),
@@ -117,7 +116,16 @@ def serve_raw(stack: KafkaStack, prefix: str) -> None:
 
 def start_worker(kind: str, stack: KafkaStack, prefix: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", kind, "--stack", json.dumps(stack_dict(stack)), "--prefix", prefix],
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            kind,
+            "--stack",
+            json.dumps(stack_dict(stack)),
+            "--prefix",
+            prefix,
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -141,7 +149,11 @@ def stop_worker(process: subprocess.Popen[str]) -> None:
 
 
 def stack_dict(stack: KafkaStack) -> dict[str, str]:
-    return {"bootstrap_servers": stack.bootstrap_servers, "schema_registry_url": stack.schema_registry_url, "kind": stack.kind}
+    return {
+        "bootstrap_servers": stack.bootstrap_servers,
+        "schema_registry_url": stack.schema_registry_url,
+        "kind": stack.kind,
+    }
 
 
 # ------------------------------------------------------------------------- callers
@@ -153,8 +165,20 @@ class RawCaller:
     def __init__(self, stack: KafkaStack, prefix: str) -> None:
         self.reply_topic = f"{prefix}-raw-reply"
         self.request_topic = f"{prefix}-raw-req"
-        self.producer = Producer({"bootstrap.servers": stack.bootstrap_servers, "enable.idempotence": True, **stack.producer_settings()})
-        self.consumer = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": f"{prefix}-raw-caller", **stack.consumer_settings()})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": stack.bootstrap_servers,
+                "enable.idempotence": True,
+                **stack.producer_settings(),
+            }
+        )
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": stack.bootstrap_servers,
+                "group.id": f"{prefix}-raw-caller",
+                **stack.consumer_settings(),
+            }
+        )
         self.consumer.list_topics(self.reply_topic, timeout=10)
         self.consumer.assign([TopicPartition(self.reply_topic, 0, OFFSET_END)])
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
@@ -167,8 +191,9 @@ class RawCaller:
             message = self.consumer.poll(0.05)
             if message is None or message.error() is not None:
                 continue
-            correlation = dict(message.headers() or [])["correlation-id"]
-            self.loop.call_soon_threadsafe(self._settle, correlation, message.value())
+            correlation = cast("dict[str, bytes]", dict(message.headers() or []))["correlation-id"]
+            value = cast(bytes, message.value())
+            self.loop.call_soon_threadsafe(self._settle, correlation, value)
 
     def _settle(self, correlation: bytes, value: bytes) -> None:
         future = self.pending.pop(correlation, None)
@@ -206,7 +231,9 @@ async def measure_latency(call: Callable[[], Awaitable[Any]], count: int) -> lis
     return samples
 
 
-async def measure_throughput(call: Callable[[], Awaitable[Any]], concurrency: int, total: int) -> float:
+async def measure_throughput(
+    call: Callable[[], Awaitable[Any]], concurrency: int, total: int
+) -> float:
     remaining = total
 
     async def caller() -> None:
@@ -291,7 +318,7 @@ def report(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for CI smoke runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--serve", choices=["akx", "raw"], help=argparse.SUPPRESS)

@@ -32,10 +32,20 @@ def test_batch_mode_labels_a_small_labelled_set(kafka_stack: KafkaStack, tmp_pat
     }
     if kafka_stack.embedded:
         env.update(
-            AKX_FETCH_WAIT_MAX_MS="5", AKX_SESSION_TIMEOUT_MS="2000", AKX_HEARTBEAT_INTERVAL_MS="200"
+            AKX_FETCH_WAIT_MAX_MS="5",
+            AKX_SESSION_TIMEOUT_MS="2000",
+            AKX_HEARTBEAT_INTERVAL_MS="200",
         )
     result = subprocess.run(
-        [sys.executable, "-m", "sentiment_sample.main", "--input", str(sentences), "--format", "jsonl"],
+        [
+            sys.executable,
+            "-m",
+            "sentiment_sample.main",
+            "--input",
+            str(sentences),
+            "--format",
+            "jsonl",
+        ],
         capture_output=True,
         text=True,
         timeout=240,

@@ -49,6 +49,10 @@ CREATE TABLE sentiment_responses (
     'key.fields' = 'record_key',
     'value.format' = 'avro-confluent',
     'value.avro-confluent.url' = '${SCHEMA_REGISTRY_URL}',
+    'value.avro-confluent.subject' = 'sentiment_responses-value',
+    -- The bridge checks the reply's record name, so write with the schema it derived from
+    -- SentimentResponse (Flink's default record name would be `record`).
+    'value.avro-confluent.schema' = '{"type": "record", "name": "SentimentResponse", "namespace": "sentiment_sample.modules.events", "fields": [{"name": "sentiment", "type": "string"}, {"name": "score", "type": "double", "default": 0.0}]}',
     'value.fields-include' = 'EXCEPT_KEY'
 );
 

@@ -1,0 +1,551 @@
+"""Bridge benchmark: KafkaStreamingAgent round trips vs raw confluent-kafka request/reply.
+
+Run: ``uv run python benchmarks/bridge.py [--quick]``
+
+One broker (the akx-dev stack: ``AKX_BOOTSTRAP_SERVERS`` if set, else containers or the
+embedded broker), one external service in a **separate OS process** (this file with
+``--serve``, plain confluent-kafka + fastavro, following the record contract of the
+akx-bridge README), two clients in this process taking turns round by round:
+
+- bridge: ``runtime.send_message(request, bridge_id)`` through a
+  ``SingleThreadedAgentRuntime`` hosting a ``KafkaStreamingAgent``;
+- raw: a confluent-kafka ``Producer`` + ``Consumer`` doing the same request/reply by hand,
+  encoding the same Avro value (fastavro) with the same headers.
+
+Both use the same service, payload, partition count and client settings. Latency is
+measured one request at a time; throughput is a burst of requests all in flight at
+once. A last row (not in --quick) measures the bridge against akx's own
+``RequestProcessor`` (transactional) in a separate process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+from autogen_core import AgentId, CancellationToken, MessageContext, SingleThreadedAgentRuntime
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from akx_bridge import KafkaAgentConfig, KafkaMessageType, KafkaStreamingAgent, serve
+from akx_dev import KafkaStack, open_stack
+from akx_events import KafkaConfig, SchemaRegistryConfig, avro_schema_for
+
+PARTITIONS = 3
+RAW = "raw confluent-kafka request/reply"
+DIRECT = "KafkaStreamingAgent.on_message"
+RUNTIME = "bridge via runtime.send_message"
+NAMESPACE = "akx.benchmarks.bridge"
+TEXT = ("The quick brown fox jumps over the lazy dog while the market rallies. " * 3)[:200]
+
+
+@dataclass
+class SentimentRequest(KafkaMessageType):
+    avro_namespace = NAMESPACE
+    text: str
+    language: str
+    request_number: int
+
+
+@dataclass
+class SentimentResponse(KafkaMessageType):
+    avro_namespace = NAMESPACE
+    sentiment: str
+    score: float
+    request_number: int
+
+
+def analyse(record: dict[str, Any]) -> dict[str, Any]:
+    """The service's work, identical for both clients."""
+    text = str(record["text"])
+    score = (sum(map(ord, text[:32])) % 200 - 100) / 100.0
+    label = "positive" if score > 0.2 else "negative" if score < -0.2 else "neutral"
+    return {"sentiment": label, "score": score, "request_number": record["request_number"]}
+
+
+async def handle(request: SentimentRequest) -> SentimentResponse:
+    """The same work as :func:`analyse`, as an akx ``RequestProcessor`` handler."""
+    answer = analyse({"text": request.text, "request_number": request.request_number})
+    return SentimentResponse(**answer)
+
+
+# --------------------------------------------------------------------- the service process
+
+
+def header(message: Message, name: str) -> bytes | None:
+    for key, value in message.headers() or []:
+        if key == name:
+            return value if isinstance(value, bytes) else None
+    return None
+
+
+def ready_records(consumer: Consumer, wait: float) -> list[Message]:
+    """Records as soon as one is there: ``consume(n, t)`` would wait for all ``n``."""
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(499, 0)]
+
+
+def assign_at_end(consumer: Consumer, topics: list[str]) -> None:
+    """Assign every partition at its current end offset (pinned, not resolved lazily)."""
+    assignment: list[TopicPartition] = []
+    for topic in topics:
+        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            tp = TopicPartition(topic, partition)
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            assignment.append(TopicPartition(topic, partition, high))
+    consumer.assign(assignment)
+
+
+class WireCodec:
+    """Confluent wire format with fastavro; schemas fetched from the registry by id."""
+
+    def __init__(self, registry_url: str) -> None:
+        self._client = SchemaRegistryClient({"url": registry_url})
+        self._by_id: dict[int, Any] = {}
+        self._latest: dict[str, tuple[int, Any]] = {}
+
+    def _parsed(self, schema_id: int) -> Any:
+        parsed = self._by_id.get(schema_id)
+        if parsed is None:
+            schema = self._client.get_schema(schema_id)
+            parsed = fastavro.parse_schema(json.loads(schema.schema_str or "{}"))
+            self._by_id[schema_id] = parsed
+        return parsed
+
+    def latest(self, subject: str) -> tuple[int, Any]:
+        found = self._latest.get(subject)
+        if found is None:
+            schema_id = self._client.get_latest_version(subject).schema_id
+            assert schema_id is not None
+            found = (schema_id, self._parsed(schema_id))
+            self._latest[subject] = found
+        return found
+
+    def decode(self, value: bytes) -> dict[str, Any]:
+        _magic, schema_id = struct.unpack(">bI", value[:5])
+        return fastavro.schemaless_reader(io.BytesIO(value[5:]), self._parsed(schema_id), None)  # type: ignore[return-value]
+
+    @staticmethod
+    def encode(schema_id: int, parsed: Any, record: dict[str, Any]) -> bytes:
+        stream = io.BytesIO()
+        stream.write(struct.pack(">bI", 0, schema_id))
+        fastavro.schemaless_writer(stream, parsed, record)
+        return stream.getvalue()
+
+
+def run_service(settings: dict[str, Any]) -> None:
+    """The external service: plain confluent-kafka, the README contract, nothing from akx."""
+    base = {"bootstrap.servers": settings["bootstrap"]}
+    consumer = Consumer(
+        {**base, "group.id": f"bench-service-{uuid.uuid4().hex}", **settings["consumer"]}
+    )
+    producer = Producer({**base, **settings["producer"]})
+    codec = WireCodec(settings["registry"])
+    assign_at_end(consumer, settings["request_topics"])
+    print("ready", flush=True)
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    while not stop.is_set():
+        for message in ready_records(consumer, 0.05):
+            if message.error() is not None:
+                continue
+            correlation_id = header(message, "correlation-id")
+            reply_to = (header(message, "reply-to") or b"").decode()
+            schema_id, parsed = codec.latest(f"{reply_to}-value")
+            value = codec.encode(schema_id, parsed, analyse(codec.decode(message.value() or b"")))
+            reply_headers = [
+                ("correlation-id", correlation_id),
+                ("content-type", b"application/avro"),
+            ]
+            producer.produce(reply_to, value, key=correlation_id, headers=reply_headers)
+        producer.poll(0)
+    producer.flush(10)
+    consumer.close()
+
+
+def run_processor_service(settings: dict[str, Any]) -> None:
+    """akx's RequestProcessor (transactional) as the external service."""
+    config = agent_config(settings, settings["processor_topics"], "bench-processor")
+
+    async def main() -> None:
+        task = asyncio.create_task(serve(config, handle))
+        await asyncio.sleep(1.5)  # group join
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------- the clients
+
+
+def agent_config(settings: dict[str, Any], topics: tuple[str, str], name: str) -> KafkaAgentConfig:
+    kafka = KafkaConfig(
+        name=name,
+        group_id=f"{name}-{uuid.uuid4().hex[:6]}",
+        client_id=name,
+        bootstrap_servers=settings["bootstrap"],
+        schema_registry_config=SchemaRegistryConfig(url=settings["registry"]),
+        num_partitions=PARTITIONS,
+        consumer_extra=settings["consumer"],
+        producer_extra=settings["producer"],
+    )
+    return KafkaAgentConfig(
+        kafka_config=kafka, request_topic=topics[0], response_topic=topics[1], request_timeout=30.0
+    )
+
+
+class RawClient:
+    """Request/reply by hand with confluent-kafka: produce, then poll for the matching reply."""
+
+    def __init__(self, settings: dict[str, Any], topics: tuple[str, str]) -> None:
+        base = {"bootstrap.servers": settings["bootstrap"]}
+        self._request_topic, self._reply_topic = topics
+        self._producer = Producer({**base, **settings["producer"]})
+        self._consumer = Consumer(
+            {**base, "group.id": f"bench-raw-{uuid.uuid4().hex}", **settings["consumer"]}
+        )
+        assign_at_end(self._consumer, [self._reply_topic])
+        codec = WireCodec(settings["registry"])
+        self._codec = codec
+        self._request = codec.latest(f"{self._request_topic}-value")
+        self._prefix = uuid.uuid4().hex[:16]
+        self._sequence = 0
+
+    def _send(self, number: int) -> bytes:
+        self._sequence += 1
+        correlation_id = f"{self._prefix}.{self._sequence:x}".encode()
+        record = {"text": TEXT, "language": "en", "request_number": number}
+        value = self._codec.encode(*self._request, record)
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("correlation-id", correlation_id),
+            ("reply-to", self._reply_topic.encode()),
+            ("content-type", b"application/avro"),
+            ("ce_specversion", b"1.0"),
+            ("ce_id", correlation_id),
+            ("ce_source", b"akx://bench/raw"),
+            ("ce_type", f"{NAMESPACE}.SentimentRequest".encode()),
+        ]
+        self._producer.produce(self._request_topic, value, key=correlation_id, headers=headers)
+        self._producer.poll(0)
+        return correlation_id
+
+    def _collect(self, waiting: set[bytes]) -> None:
+        while waiting:
+            for message in ready_records(self._consumer, 1.0):
+                if message.error() is None and header(message, "correlation-id") in waiting:
+                    self._codec.decode(message.value() or b"")
+                    waiting.discard(header(message, "correlation-id") or b"")
+
+    def round_trip(self, number: int) -> None:
+        self._collect({self._send(number)})
+
+    def burst(self, count: int) -> None:
+        self._collect({self._send(n) for n in range(count)})
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.flush(10)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3
+
+    return {
+        "p50": at(0.50),
+        "p90": at(0.90),
+        "p99": at(0.99),
+        "mean": statistics.fmean(ordered) * 1e3,
+    }
+
+
+def start_service(mode: str, settings: dict[str, Any]) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, mode, json.dumps(settings)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != "ready":
+        process.kill()
+        raise RuntimeError(f"service did not start: {line!r}")
+    return process
+
+
+def stop_service(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.write("stop\n")
+    process.stdin.flush()
+    process.wait(30)
+
+
+async def timed(call: Callable[[], Any]) -> float:
+    began = time.perf_counter()
+    await call()
+    return time.perf_counter() - began
+
+
+def create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(n, PARTITIONS) for n in names]).values():
+        future.result(10)
+
+
+async def run(stack: KafkaStack, quick: bool) -> None:
+    rounds, per_round, burst = (3, 50, 200) if quick else (6, 300, 500)
+    warmup = 30 if quick else 100
+    run_id = uuid.uuid4().hex[:6]
+    bridge_topics = (f"bench-{run_id}-bridge-req", f"bench-{run_id}-bridge-resp")
+    raw_topics = (f"bench-{run_id}-raw-req", f"bench-{run_id}-raw-resp")
+    processor_topics = (f"bench-{run_id}-proc-req", f"bench-{run_id}-proc-resp")
+    settings: dict[str, Any] = {
+        "bootstrap": stack.bootstrap_servers,
+        "registry": stack.schema_registry_url,
+        "consumer": stack.consumer_settings(),
+        "producer": stack.producer_settings(),
+        "request_topics": [bridge_topics[0], raw_topics[0]],
+        "processor_topics": processor_topics,
+    }
+    create_topics(stack.bootstrap_servers, [*bridge_topics, *raw_topics])
+
+    # The bridge registers its schemas under its topics' subjects; the raw client's topics
+    # get the same schemas, so both write byte-identical values.
+    registry = SchemaRegistryClient({"url": stack.schema_registry_url})
+    from confluent_kafka.schema_registry import Schema
+
+    for topic, cls in ((raw_topics[0], SentimentRequest), (raw_topics[1], SentimentResponse)):
+        schema = json.dumps(avro_schema_for(cls, namespace=NAMESPACE))
+        registry.register_schema(f"{topic}-value", Schema(schema, "AVRO"))
+
+    config = agent_config(settings, bridge_topics, "bench-bridge")
+    runtime = SingleThreadedAgentRuntime()
+    agent = KafkaStreamingAgent(config, "bench bridge", SentimentRequest, SentimentResponse)
+    bridge_id = AgentId("bench_bridge", "default")
+    await runtime.register_agent_instance(agent, bridge_id)
+    runtime.start()
+    await agent.start()
+    service = start_service("--serve", settings)
+    raw = await asyncio.to_thread(RawClient, settings, raw_topics)
+
+    def request(n: int) -> SentimentRequest:
+        return SentimentRequest(text=TEXT, language="en", request_number=n)
+
+    async def via_runtime(n: int) -> None:
+        reply = await runtime.send_message(request(n), bridge_id)
+        assert reply.request_number == n
+
+    async def direct(n: int) -> None:
+        context = MessageContext(
+            sender=None,
+            topic_id=None,
+            is_rpc=True,
+            cancellation_token=CancellationToken(),
+            message_id=str(n),
+        )
+        reply = await agent.on_message(request(n), context)
+        assert reply.request_number == n
+
+    async def raw_once(n: int) -> float:
+        # Timed inside the thread: the hop to it is not part of the raw round trip.
+        return (await asyncio.to_thread(_raw_round, raw, 1, n))[0]
+
+    async def burst_of(call: Callable[[int], Any]) -> float:
+        return await timed(lambda: asyncio.gather(*(call(n) for n in range(burst))))
+
+    one_request: dict[str, Callable[[int], Any]] = {
+        RAW: raw_once,
+        DIRECT: lambda n: timed(lambda: direct(n)),
+        RUNTIME: lambda n: timed(lambda: via_runtime(n)),
+    }
+    one_burst: dict[str, Callable[[], Any]] = {
+        RAW: lambda: timed(lambda: asyncio.to_thread(raw.burst, burst)),
+        DIRECT: lambda: burst_of(direct),
+        RUNTIME: lambda: burst_of(via_runtime),
+    }
+    names = list(one_request)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    bursts: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for n in range(warmup):
+            for name in names:
+                await one_request[name](n)
+        for round_number in range(rounds):
+            # One request of each client in turn, so the shared machine's slow phases
+            # hit all alike; then one burst each, rotating who goes first.
+            for n in range(per_round):
+                for name in names:
+                    latencies[name].append(await one_request[name](n))
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                bursts[name].append(await one_burst[name]())
+        foreign_us = await asyncio.to_thread(foreign_reply_cost, settings, bridge_topics[1])
+        processor_times: list[float] = []
+        if not quick:
+            processor_times = await _processor_row(settings, processor_topics, per_round * 2)
+    finally:
+        stop_service(service)
+        await asyncio.to_thread(raw.close)
+        await runtime.stop()
+        await runtime.close()
+
+    report(latencies, bursts, processor_times, burst, stack, agent)
+    print(
+        f"a reply for another bridge instance costs {foreign_us:.2f} µs of this instance's loop "
+        "(read one header, compare the instance prefix, skip)"
+    )
+
+
+def foreign_reply_cost(settings: dict[str, Any], topic: str) -> float:
+    """Loop time a bridge instance spends on a reply meant for another instance (µs)."""
+    from akx_bridge._pending import PendingReplies  # private: the reader's own filter path
+    from akx_bridge._reply_reader import ReplyReader
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings["bootstrap"], "group.id": f"bench-{uuid.uuid4().hex}"}
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    records: list[Message] = []
+    while len(records) < 1000:
+        batch = ready_records(consumer, 2.0)
+        if not batch:
+            break
+        records.extend(m for m in batch if m.error() is None)
+    consumer.close()
+    pending = PendingReplies()  # a fresh instance: every record is someone else's reply
+    reader = ReplyReader(
+        {"bootstrap.servers": settings["bootstrap"], "group.id": "unused"},
+        topic=topic,
+        partitions=len(partitions),
+        pending=pending,
+        serde=None,  # type: ignore[arg-type]  # never reached for foreign replies
+        producer=None,  # type: ignore[arg-type]
+        dead_letter_topic="unused",
+    )
+    best = float("inf")
+    for _ in range(30):  # the best run is the one least disturbed by other work
+        began = time.perf_counter()
+        reader._on_batch(records)  # pyright: ignore[reportPrivateUsage]
+        best = min(best, time.perf_counter() - began)
+    assert pending.counts["foreign_replies"] == 30 * len(records)
+    return best / len(records) * 1e6
+
+
+def _raw_round(raw: RawClient, count: int, first: int = 0) -> list[float]:
+    times: list[float] = []
+    for n in range(first, first + count):
+        began = time.perf_counter()
+        raw.round_trip(n)
+        times.append(time.perf_counter() - began)
+    return times
+
+
+async def _processor_row(
+    settings: dict[str, Any], topics: tuple[str, str], count: int
+) -> list[float]:
+    config = agent_config(settings, topics, "bench-bridge-proc")
+    agent = KafkaStreamingAgent(config, "bridge to processor", SentimentRequest, SentimentResponse)
+    runtime = SingleThreadedAgentRuntime()
+    target = AgentId("bench_bridge_proc", "default")
+    await runtime.register_agent_instance(agent, target)
+    runtime.start()
+    await agent.start()
+    service = start_service("--serve-processor", settings)
+    times: list[float] = []
+    try:
+        for n in range(count + 50):
+            elapsed = await timed(
+                lambda n=n: runtime.send_message(
+                    SentimentRequest(text=TEXT, language="en", request_number=n), target
+                )
+            )
+            if n >= 50:  # warm-up
+                times.append(elapsed)
+    finally:
+        stop_service(service)
+        await runtime.stop()
+        await runtime.close()
+    return times
+
+
+def report(
+    latencies: dict[str, list[float]],
+    bursts: dict[str, list[float]],
+    processor: list[float],
+    burst: int,
+    stack: KafkaStack,
+    agent: KafkaStreamingAgent[Any, Any],
+) -> None:
+    count = len(latencies[RAW])
+    print(
+        f"stack: {stack.kind}; {PARTITIONS} partitions; {len(TEXT)}-char text; {count} sequential "
+        f"round trips and {len(bursts[RAW])} bursts of {burst} per client, interleaved"
+    )
+    print()
+    header_row = " | ".join(f"{h:>7}" for h in ("p50 ms", "p90 ms", "p99 ms", "mean ms"))
+    print(f"| {'client':<42} | {header_row} | {'burst req/s':>11} |")
+    print(f"|{'-' * 44}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 13}|")
+    stats = {name: percentiles(samples) for name, samples in latencies.items()}
+    rates = {name: burst / statistics.median(times) for name, times in bursts.items()}
+    for name in latencies:
+        cells = " | ".join(f"{stats[name][k]:>7.2f}" for k in ("p50", "p90", "p99", "mean"))
+        print(f"| {name:<42} | {cells} | {rates[name]:>11,.0f} |")
+    if processor:
+        p = percentiles(processor)
+        cells = " | ".join(f"{p[k]:>7.2f}" for k in ("p50", "p90", "p99", "mean"))
+        print(f"| {'bridge -> RequestProcessor (transactional)':<42} | {cells} | {'':>11} |")
+    print()
+    print(f"bridge counters: {agent.stats}")
+    print()
+    raw = stats[RAW]
+    for name in (DIRECT, RUNTIME):
+        print(
+            f"{name} / raw: p50 {stats[name]['p50'] / raw['p50']:.2f}x, "
+            f"p99 {stats[name]['p99'] / raw['p99']:.2f}x, "
+            f"burst throughput {rates[name] / rates[RAW]:.2f}x"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="KafkaStreamingAgent vs raw request/reply")
+    parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
+    parser.add_argument("--serve", metavar="SETTINGS", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-processor", metavar="SETTINGS", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        run_service(json.loads(args.serve))
+        return
+    if args.serve_processor:
+        run_processor_service(json.loads(args.serve_processor))
+        return
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    with open_stack() as stack:
+        asyncio.run(run(stack, args.quick))
+
+
+if __name__ == "__main__":
+    main()
