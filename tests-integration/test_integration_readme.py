@@ -12,7 +12,6 @@ import pytest
 from autogen_core import AgentId
 
 from akx_dev import KafkaStack
-from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig, RecipientNotFoundError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -35,15 +34,7 @@ def _substitute(code: str, stack: KafkaStack, suffix: str) -> str:
 
 
 def _client_config(stack: KafkaStack, suffix: str) -> KafkaAgentRuntimeConfig:
-    kafka = KafkaConfig(
-        name="readme-client",
-        group_id="readme-client",
-        client_id="readme-client",
-        bootstrap_servers=stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
-    )
+    kafka = stack.kafka_config("readme-client")
     names = [f"{t}-{suffix}" for t in TOPICS]
     return KafkaAgentRuntimeConfig(
         kafka_config=kafka,

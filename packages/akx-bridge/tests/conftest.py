@@ -13,7 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 from akx_bridge import KafkaAgentConfig
 from akx_dev import KafkaStack
-from akx_events import KafkaConfig, SchemaRegistryConfig
+from akx_events import KafkaConfig
 
 #: Short enough that a bug fails the test quickly instead of hanging it.
 REQUEST_TIMEOUT = 10.0
@@ -25,16 +25,7 @@ Answer = Callable[[list[Message]], list[Outgoing]]
 
 def kafka_config_for(stack: KafkaStack, name: str = "bridge-test") -> KafkaConfig:
     """A KafkaConfig for the session stack with its fast embedded-broker settings."""
-    return KafkaConfig(
-        name=name,
-        group_id=f"{name}-{uuid.uuid4().hex[:8]}",
-        client_id=name,
-        bootstrap_servers=stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
-        num_partitions=3,
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
-    )
+    return stack.kafka_config(name, group_id=f"{name}-{uuid.uuid4().hex[:8]}", num_partitions=3)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from akx_dev import KafkaStack
-from akx_events import KafkaConfig, SchemaRegistryConfig
+from akx_events import KafkaConfig
 from akx_memory import KafkaMemory, KafkaMemoryConfig
 
 MemoryConfigFactory = Callable[..., KafkaMemoryConfig]
@@ -17,16 +17,7 @@ MemoryConfigFactory = Callable[..., KafkaMemoryConfig]
 
 def kafka_config_for(stack: KafkaStack, name: str = "akx-memory-test") -> KafkaConfig:
     """A KafkaConfig for the session stack, with its fast embedded-broker settings."""
-    return KafkaConfig(
-        name=name,
-        group_id=name,
-        client_id=name,
-        bootstrap_servers=stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
-        num_partitions=2,
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
-    )
+    return stack.kafka_config(name, num_partitions=2)
 
 
 @pytest.fixture(scope="session")

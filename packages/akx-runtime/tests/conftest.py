@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from akx_dev import KafkaStack
-from akx_events import KafkaConfig, SchemaRegistryConfig
+from akx_events import KafkaConfig
 from akx_runtime import KafkaAgentRuntimeConfig
 
 #: Short enough that a bug fails the test quickly instead of hanging it.
@@ -18,16 +18,7 @@ RuntimeConfigFactory = Callable[..., KafkaAgentRuntimeConfig]
 
 def kafka_config_for(stack: KafkaStack, name: str = "akx-test") -> KafkaConfig:
     """A KafkaConfig for the session stack, with its fast embedded-broker settings."""
-    return KafkaConfig(
-        name=name,
-        group_id=name,
-        client_id=name,
-        bootstrap_servers=stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
-        num_partitions=2,
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
-    )
+    return stack.kafka_config(name, num_partitions=2)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from autogen_core import BaseAgent, MessageContext, TypeSubscription
 from confluent_kafka import Producer
 
 from akx_dev import KafkaStack
-from akx_events import KafkaConfig, SchemaRegistryConfig
 from autogen_kafka_extension import KafkaAgentRuntime, KafkaAgentRuntimeConfig
 from autogen_kafka_extension._cli import main
 
@@ -26,15 +25,7 @@ class Echo(BaseAgent):
 
 @pytest.fixture
 async def runtime(kafka_stack: KafkaStack, topic_name: Any) -> AsyncIterator[KafkaAgentRuntime]:
-    kafka = KafkaConfig(
-        name="cli-test",
-        group_id="cli-test",
-        client_id="cli-test",
-        bootstrap_servers=kafka_stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=kafka_stack.schema_registry_url),
-        consumer_extra=kafka_stack.consumer_settings(),
-        producer_extra=kafka_stack.producer_settings(),
-    )
+    kafka = kafka_stack.kafka_config("cli-test")
     config = KafkaAgentRuntimeConfig(
         kafka_config=kafka,
         request_topic=topic_name("req"),

@@ -6,10 +6,13 @@ import contextlib
 import os
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._broker import EmbeddedBroker
 from ._settings import EMBEDDED_CONSUMER_SETTINGS, EMBEDDED_PRODUCER_SETTINGS
+
+if TYPE_CHECKING:
+    from akx_events import KafkaConfig
 
 __all__ = ["BOOTSTRAP_ENV", "REGISTRY_ENV", "KafkaStack", "embedded_stack", "open_stack"]
 
@@ -47,6 +50,27 @@ class KafkaStack:
     def producer_settings(self) -> dict[str, str | int | bool]:
         """Producer settings suited to this stack."""
         return dict(EMBEDDED_PRODUCER_SETTINGS) if self.embedded else {}
+
+    def kafka_config(self, name: str = "akx-test", **overrides: Any) -> KafkaConfig:
+        """An akx ``KafkaConfig`` for this stack, with the client settings suited to it.
+
+        Args:
+            name: used as name, group id and client id.
+            **overrides: any other ``KafkaConfig`` field.
+        """
+        from akx_events import KafkaConfig, SchemaRegistryConfig
+
+        fields: dict[str, Any] = {
+            "name": name,
+            "group_id": name,
+            "client_id": name,
+            "bootstrap_servers": self.bootstrap_servers,
+            "schema_registry_config": SchemaRegistryConfig(url=self.schema_registry_url),
+            "consumer_extra": self.consumer_settings(),
+            "producer_extra": self.producer_settings(),
+        }
+        fields.update(overrides)
+        return KafkaConfig(**fields)
 
 
 @contextlib.contextmanager
