@@ -177,3 +177,22 @@ def test_read_committed_still_shows_aborted_records(broker: EmbeddedBroker) -> N
     finally:
         consumer.close()
     assert values == [b"aborted", b"committed"]
+
+
+def test_end_offset_after_a_batch_is_its_first_offset_plus_one(broker: EmbeddedBroker) -> None:
+    # Kafka reports the offset after the last record; Tansu reports the batch's base
+    # offset + 1 until the next produce. Readers that stop at the end offset must keep
+    # reading briefly past it (the records are there).
+    topic = _topic(broker)
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 50})
+    for n in range(3):
+        producer.produce(topic, value=str(n).encode())
+    assert producer.flush(10) == 0
+    consumer = _consumer(broker)
+    try:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        assert high == 1
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        assert len(_read_all(consumer, 3)) == 3
+    finally:
+        consumer.close()

@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from .exceptions import BrokerUnavailableError, KafkaTransportError
+from .exceptions import BrokerUnavailableError, ConfigurationError, KafkaTransportError
 
 __all__ = ["TopicSpec", "ensure_topics", "ensure_topics_sync"]
 
@@ -31,7 +31,14 @@ def ensure_topics_sync(
     client_config: dict[str, Any], specs: Sequence[TopicSpec], timeout: float = 10.0
 ) -> None:
     """Blocking :func:`ensure_topics`, for code that runs no event loop (command lines)."""
-    admin = AdminClient(client_config)
+    try:
+        admin = AdminClient(client_config)
+    except KafkaException as exc:
+        # librdkafka checks the settings when a client is made (e.g. it refuses Java's
+        # sasl.jaas.config); its message names the setting, not the value.
+        raise ConfigurationError(
+            "kafka", f"librdkafka refused the client settings: {exc.args[0].str()}"
+        ) from exc
     servers = client_config.get("bootstrap.servers", "?")
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)

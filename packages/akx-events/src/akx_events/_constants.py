@@ -16,6 +16,12 @@ __all__ = [
     "CE_PREFIX",
     "CE_SPECVERSION",
     "CONTENT_TYPE_HEADER",
+    "DLQ_ERROR_MESSAGE_HEADER",
+    "DLQ_ERROR_TYPE_HEADER",
+    "DLQ_SOURCE_OFFSET_HEADER",
+    "DLQ_SOURCE_PARTITION_HEADER",
+    "DLQ_SOURCE_TOPIC_HEADER",
+    "DLQ_TOPIC_SUFFIX",
     "EVENT_TYPE_PREFIX",
     "HEADER_AGENT_SENDER_KEY",
     "HEADER_AGENT_SENDER_TYPE",
@@ -73,3 +79,13 @@ TRACESTATE_HEADER: Final = "tracestate"
 MAGIC_BYTE: Final = 0
 #: Magic byte plus the 4-byte big-endian schema id.
 WIRE_HEADER_SIZE: Final = 5
+
+#: Dead letters: a record nobody can handle is copied to ``<topic>.dlq`` with its key,
+#: value and headers, plus these headers naming the error and where it came from
+#: (the names every akx dead-letter topic uses; ``akx dlq list|replay`` reads them).
+DLQ_TOPIC_SUFFIX: Final = ".dlq"
+DLQ_ERROR_TYPE_HEADER: Final = "dlq-error-type"
+DLQ_ERROR_MESSAGE_HEADER: Final = "dlq-error-message"
+DLQ_SOURCE_TOPIC_HEADER: Final = "dlq-source-topic"
+DLQ_SOURCE_PARTITION_HEADER: Final = "dlq-source-partition"
+DLQ_SOURCE_OFFSET_HEADER: Final = "dlq-source-offset"

@@ -6,6 +6,7 @@ from ._factory import load_runtime_config as load_runtime_config
 from ._runtime import KafkaAgentRuntime as KafkaAgentRuntime
 from ._runtime import RecipientNotFoundError as RecipientNotFoundError
 from .exceptions import AgentRuntimeError as AgentRuntimeError
+from .exceptions import PoisonMessageError as PoisonMessageError
 from .exceptions import RemoteHandlerError as RemoteHandlerError
 from .exceptions import RequestTimeoutError as RequestTimeoutError
 from .exceptions import RuntimeStateError as RuntimeStateError
@@ -16,6 +17,7 @@ __all__ = [
     "KafkaAgentRuntime",
     "KafkaAgentRuntimeConfig",
     "KafkaAgentRuntimeFactory",
+    "PoisonMessageError",
     "RecipientNotFoundError",
     "RemoteHandlerError",
     "RequestTimeoutError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import sys
@@ -51,6 +52,7 @@ from akx_events._consumer import AsyncConsumer
 from akx_events._producer import AsyncProducer
 
 from ._config import KafkaAgentRuntimeConfig
+from ._dead_letters import DeadLetterWriter, dead_letter_topic
 from ._directory import AgentDirectory, SubscriptionTable, subscription_event_fields
 from ._feed import OrderedFeed
 from ._hosting import AgentHost
@@ -59,7 +61,7 @@ from ._payloads import PayloadCodec
 from ._remote_errors import describe, rebuild
 from ._request_consumer import RequestConsumer
 from ._topics import TopicLayout
-from .exceptions import RequestTimeoutError, RuntimeStateError
+from .exceptions import PoisonMessageError, RequestTimeoutError, RuntimeStateError
 
 __all__ = ["KafkaAgentRuntime", "RecipientNotFoundError"]
 
@@ -130,6 +132,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._inbox: ReplyInbox | None = None
         self._serde: EventSerde | None = None
         self._producer: AsyncProducer | None = None
+        self._dead_letters: DeadLetterWriter | None = None
         self._directory_consumer: AsyncConsumer | None = None
         self._reply_consumer: AsyncConsumer | None = None
         self._request_consumers: dict[str, RequestConsumer] = {}
@@ -226,6 +229,13 @@ class KafkaAgentRuntime(AgentRuntime):
             kafka.producer_config(), name=f"akx-producer-{self._worker_id}"
         )
         await self._producer.start()
+        self._dead_letters = DeadLetterWriter(
+            self._producer,
+            kafka.client_config(),
+            partitions=kafka.num_partitions,
+            replication_factor=kafka.replication_factor,
+            timeout=self._config.start_timeout,
+        )
         await self._start_directory()
         serde = self._serde
         assert serde is not None
@@ -766,23 +776,17 @@ class KafkaAgentRuntime(AgentRuntime):
             )
             await self._produce(self._layout.requests(recipient.type), routed, key=recipient.key)
 
-    async def _on_request_record(self, message: Message) -> asyncio.Future[Message] | None:
+    async def _on_request_record(self, message: Message) -> asyncio.Future[Any] | None:
         try:
             event = await self._decode(message)
-        except Exception:
-            logger.error(
-                "skipping undecodable request at %s[%s]@%s",
-                message.topic(),
-                message.partition(),
-                message.offset(),
-                exc_info=True,
-            )
-            return None
+        except Exception as exc:
+            return await self._dead_letter(message, exc)
         if not isinstance(event, RequestEvent) or event.recipient is None:
-            logger.error(
-                "skipping record that is not a request at %s@%s", message.topic(), message.offset()
+            what = "request without recipient" if isinstance(event, RequestEvent) else "record"
+            return await self._dead_letter(
+                message,
+                PoisonMessageError(f"a {type(event).__name__} {what} is not an agent request"),
             )
-            return None
         # A record seen again (redelivered after a rebalance) is not run twice. Keyed by
         # the record's position, not by message id alone: a caller may send a new message
         # under an id it used before, and SingleThreadedAgentRuntime handles that too.
@@ -790,30 +794,96 @@ class KafkaAgentRuntime(AgentRuntime):
         if dedup_key in self._handled_ids:
             logger.info("request %s was already handled here; not running it again", dedup_key)
             return None
-        delivery = await self._handle_request(event)
+        delivery = await self._handle_request(message, event)
         self._handled_ids[dedup_key] = None
         if len(self._handled_ids) > 100_000:  # bounded: forget the oldest
             del self._handled_ids[next(iter(self._handled_ids))]
         return delivery
 
-    async def _handle_request(self, event: RequestEvent) -> asyncio.Future[Message] | None:
+    async def _dead_letter(
+        self, record: Message, error: BaseException, event: RequestEvent | None = None
+    ) -> asyncio.Future[Any] | None:
+        """Copy a poison record to its dead-letter topic and tell a waiting caller why.
+
+        The returned future ends when the copy and the error reply are acknowledged, so
+        the record's offset is committed like a handled one and the partition moves on.
+        """
+        writer = self._dead_letters
+        assert writer is not None
+        deliveries: list[asyncio.Future[Message]] = []
+        try:
+            deliveries.append(await writer.send(record, error))
+        except Exception:
+            logger.error(
+                "could not copy request record %s[%s]@%s to its dead-letter topic",
+                record.topic(),
+                record.partition(),
+                record.offset(),
+                exc_info=True,
+            )
+        if event is not None and event.reply_to is not None and event.recipient is not None:
+            info = describe(error)
+            where = dead_letter_topic(cast(str, record.topic()))
+            info = dataclasses.replace(info, message=f"{info.message} (copied to {where})")
+            rpc = event.kind == "rpc_request"
+            response = ResponseEvent(
+                message_id=event.message_id,
+                sender=event.recipient,
+                recipient=event.sender,
+                error=info,
+                metadata={} if rpc else {_ACK: "publish"},
+            )
+            try:
+                deliveries.append(
+                    self._produce_nowait(event.reply_to, response, key=event.message_id)
+                )
+            except Exception:
+                logger.error("could not send the error reply to %s", event.reply_to, exc_info=True)
+        elif (
+            event is not None
+            and event.kind != "rpc_request"
+            and not self._ignore_unhandled
+            and self._background_exception is None
+        ):
+            self._background_exception = error
+        if not deliveries:
+            return None
+        return asyncio.gather(*deliveries, return_exceptions=True)
+
+    def _decode_payload(self, event: RequestEvent) -> Any:
+        message = self._payloads.decode(
+            event.payload,
+            type_name=event.type_name,
+            data_content_type=event.data_content_type,
+            python_type=event.metadata.get(_PYTHON_TYPE),
+        )
+        if self._payloads.is_unknown(message):
+            raise PoisonMessageError(
+                f"no serializer here for payload type {event.type_name!r} "
+                f"({event.data_content_type})"
+            )
+        return message
+
+    async def _handle_request(
+        self, record: Message, event: RequestEvent
+    ) -> asyncio.Future[Any] | None:
         assert event.recipient is not None
         recipient = AgentId(event.recipient.type, event.recipient.key)
         sender = _agent_id(event.sender)
         is_rpc = event.kind == "rpc_request"
         topic_id = TopicId(event.topic_type or "", event.topic_source or "") if not is_rpc else None
+        # A record no retry can fix (its payload is unreadable here, its agent cannot be
+        # created) goes to the dead letters instead of failing again on every worker.
+        try:
+            agent = await self._host.get(recipient)
+            message = self._decode_payload(event)
+        except Exception as exc:
+            return await self._dead_letter(record, exc, event)
         result: Any = None
         error: BaseException | None = None
         # Linked to the sender's "create" span, as SingleThreadedAgentRuntime links them.
         with self._span("process", recipient, parent=event.metadata):
             try:
-                agent = await self._host.get(recipient)
-                message = self._payloads.decode(
-                    event.payload,
-                    type_name=event.type_name,
-                    data_content_type=event.data_content_type,
-                    python_type=event.metadata.get(_PYTHON_TYPE),
-                )
                 ctx = MessageContext(
                     sender=sender,
                     topic_id=topic_id,

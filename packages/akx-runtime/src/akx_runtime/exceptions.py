@@ -6,6 +6,7 @@ akx_events.exceptions.AkxError
     ├── RequestTimeoutError (also TimeoutError): no reply within the request timeout
     ├── RemoteHandlerError: the remote handler raised; its type is not importable here
     ├── UnserializableMessageError (also TypeError): no serializer for the message's type
+    ├── PoisonMessageError: a request record nobody can handle (sent to the dead letters)
     └── RuntimeStateError (also RuntimeError): start/stop/reuse in the wrong order
 ```
 AutoGen's own exceptions are raised where its docstrings say so:
@@ -19,6 +20,7 @@ from akx_events.exceptions import AkxError
 
 __all__ = [
     "AgentRuntimeError",
+    "PoisonMessageError",
     "RemoteHandlerError",
     "RequestTimeoutError",
     "RuntimeStateError",
@@ -64,3 +66,10 @@ class UnserializableMessageError(AgentRuntimeError, TypeError):
 
 class RuntimeStateError(AgentRuntimeError, RuntimeError):
     """Raised when the runtime is used in the wrong state (not started, closed ...)."""
+
+
+class PoisonMessageError(AgentRuntimeError):
+    """A request record no worker can handle: not a request, or an unreadable payload.
+
+    The record is copied to ``<request topic>.dlq``; an RPC caller gets this error.
+    """
