@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import os
 import threading
 import time
 import uuid
@@ -255,6 +256,7 @@ def pct(samples: list[float], q: float) -> float:
 async def run(quick: bool) -> dict[str, Any]:
     count = 200 if quick else 2000
     levels = [1, 8, 64] if quick else [1, 8, 64, 256]
+    levels = [int(x) for x in os.environ.get("AKX_BENCH_LEVELS", "").split(",") if x] or levels
     total = 300 if quick else 3000
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     results: dict[str, Any] = {}
