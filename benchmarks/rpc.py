@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
-import os
 import threading
 import time
 import uuid
