@@ -47,7 +47,7 @@ from akx_events import (
     SubscriptionEvent,
     UnknownSchemaError,
 )
-from akx_events._admin import TopicSpec, ensure_topics
+from akx_events._admin import ensure_topics
 from akx_events._consumer import AsyncConsumer
 from akx_events._producer import AsyncProducer
 
@@ -72,7 +72,6 @@ T = TypeVar("T", bound=Agent)
 _PYTHON_TYPE = "akx.python_type"
 _ACK = "akx.ack"
 _ROUTE = "akx.route"
-_COMPACT = {"cleanup.policy": "compact"}
 
 
 class RecipientNotFoundError(UndeliverableException, LookupError):
@@ -197,29 +196,9 @@ class KafkaAgentRuntime(AgentRuntime):
         await ensure_topics(
             kafka.client_config(),
             [
-                TopicSpec(
-                    name=self._layout.registry,
-                    partitions=1,
-                    replication_factor=kafka.replication_factor,
-                    config=_COMPACT,
-                ),
-                TopicSpec(
-                    name=self._layout.subscriptions,
-                    partitions=1,
-                    replication_factor=kafka.replication_factor,
-                    config=_COMPACT,
-                ),
-                TopicSpec(
-                    name=self._layout.publish,
-                    partitions=kafka.num_partitions,
-                    replication_factor=kafka.replication_factor,
-                ),
-                TopicSpec(
-                    name=self._reply_topic,
-                    partitions=1,
-                    replication_factor=kafka.replication_factor,
-                ),
-                *[self._request_spec(t) for t in self._host.agent_types],
+                *self._layout.shared_specs(),
+                self._layout.reply_spec(self._worker_id),
+                *[self._layout.request_spec(t) for t in self._host.agent_types],
             ],
             timeout=self._config.start_timeout,
         )
@@ -252,13 +231,6 @@ class KafkaAgentRuntime(AgentRuntime):
             await self._announce_type(agent_type)
         for subscription in self._local_subscriptions.values():
             await self._announce_subscription(subscription, "add")
-
-    def _request_spec(self, agent_type: str) -> TopicSpec:
-        return TopicSpec(
-            name=self._layout.requests(agent_type),
-            partitions=self._kafka.num_partitions,
-            replication_factor=self._kafka.replication_factor,
-        )
 
     async def _start_directory(self) -> None:
         self._directory_ready = asyncio.Event()
@@ -403,7 +375,7 @@ class KafkaAgentRuntime(AgentRuntime):
         return agent_id
 
     async def _host_type_now(self, agent_type: str) -> None:
-        await ensure_topics(self._kafka.client_config(), [self._request_spec(agent_type)])
+        await ensure_topics(self._kafka.client_config(), [self._layout.request_spec(agent_type)])
         await self._announce_type(agent_type)
 
     async def _announce_type(self, agent_type: str) -> None:

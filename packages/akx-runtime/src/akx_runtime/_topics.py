@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 
+from akx_events import TopicSpec
+
 from ._config import KafkaAgentRuntimeConfig
 
 __all__ = ["TopicLayout"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_COMPACT = {"cleanup.policy": "compact"}
 
 
 def _segment(value: str) -> str:
@@ -53,3 +56,37 @@ class TopicLayout:
     def publish(self) -> str:
         """The topic carrying a copy of each published message."""
         return self._config.publish_topic
+
+    def shared_specs(self) -> list[TopicSpec]:
+        """The topics every worker of the system uses, with how to create them."""
+        replication = self._config.kafka_config.replication_factor
+        return [
+            TopicSpec(
+                name=self.registry, partitions=1, replication_factor=replication, config=_COMPACT
+            ),
+            TopicSpec(
+                name=self.subscriptions,
+                partitions=1,
+                replication_factor=replication,
+                config=_COMPACT,
+            ),
+            TopicSpec(
+                name=self.publish,
+                partitions=self._config.kafka_config.num_partitions,
+                replication_factor=replication,
+            ),
+        ]
+
+    def request_spec(self, agent_type: str) -> TopicSpec:
+        """The request topic of ``agent_type``, with how to create it."""
+        kafka = self._config.kafka_config
+        return TopicSpec(
+            name=self.requests(agent_type),
+            partitions=kafka.num_partitions,
+            replication_factor=kafka.replication_factor,
+        )
+
+    def reply_spec(self, worker_id: str) -> TopicSpec:
+        """One worker's reply topic, with how to create it."""
+        replication = self._config.kafka_config.replication_factor
+        return TopicSpec(name=self.replies(worker_id), partitions=1, replication_factor=replication)

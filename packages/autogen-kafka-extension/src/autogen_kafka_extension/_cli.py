@@ -31,10 +31,10 @@ from akx_events import (
     RegistrationEvent,
     SchemaRegistryConfig,
     SubscriptionEvent,
-    TopicSpec,
     ensure_topics_sync,
 )
 from akx_runtime import KafkaAgentRuntimeConfig, load_runtime_config
+from akx_runtime._topics import TopicLayout
 
 from ._topic_reader import read_topic
 
@@ -237,37 +237,9 @@ def _cmd_dlq(args: argparse.Namespace) -> int:
 def _cmd_topics(args: argparse.Namespace) -> int:
     config = _settings(args)
     kafka = config.kafka_config
-    compact = {"cleanup.policy": "compact"}
-    specs = [
-        TopicSpec(
-            name=config.registry_topic,
-            partitions=1,
-            replication_factor=kafka.replication_factor,
-            config=compact,
-        ),
-        TopicSpec(
-            name=config.subscription_topic,
-            partitions=1,
-            replication_factor=kafka.replication_factor,
-            config=compact,
-        ),
-        TopicSpec(
-            name=config.publish_topic,
-            partitions=kafka.num_partitions,
-            replication_factor=kafka.replication_factor,
-        ),
-    ]
-    from akx_runtime._topics import TopicLayout
-
+    # The runtime's own naming and creation rules, so the CLI makes exactly its topics.
     layout = TopicLayout(config)
-    specs += [
-        TopicSpec(
-            name=layout.requests(t),
-            partitions=kafka.num_partitions,
-            replication_factor=kafka.replication_factor,
-        )
-        for t in args.agent_type
-    ]
+    specs = [*layout.shared_specs(), *(layout.request_spec(t) for t in args.agent_type)]
     ensure_topics_sync(kafka.client_config(), specs)
     for spec in specs:
         print(f"{spec.name}  partitions={spec.partitions} replication={spec.replication_factor}")
