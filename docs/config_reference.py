@@ -16,7 +16,7 @@ from typing import Any
 from akx_bridge import KafkaAgentConfig
 from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_memory import KafkaMemoryConfig
-from akx_runtime import KafkaAgentRuntimeConfig
+from akx_runtime import KafkaAgentRuntimeConfig, RetryPolicy
 
 # Where each field lands in librdkafka (or in the Schema Registry client).
 LIBRDKAFKA = {
@@ -47,6 +47,10 @@ SECTIONS: list[tuple[type[Any], str]] = [
         KafkaAgentRuntimeConfig,
         "`runtime:` (keys `runtime_requests`, `runtime_responses` for the first two)",
     ),
+    (
+        RetryPolicy,
+        "`runtime: retry:` (`retry_on` as a list of names: `[ConnectionError, pkg.mod.Error]`)",
+    ),
     (KafkaAgentConfig, "`agent:`"),
     (KafkaMemoryConfig, "`memory:`"),
 ]
@@ -72,6 +76,8 @@ def _attribute_docs(cls: type[Any]) -> dict[str, str]:
 def _default(field: dataclasses.Field[Any]) -> str:
     if field.default is not dataclasses.MISSING:
         value = field.default
+        if isinstance(value, tuple) and all(isinstance(v, type) for v in value):
+            return "`[" + ", ".join(v.__name__ for v in value) + "]`"
         return "—" if value is None else f"`{getattr(value, 'value', value)!r}`"
     if field.default_factory is not dataclasses.MISSING:
         made = field.default_factory()

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,7 +17,7 @@ from typing import Any
 import pytest
 from autogen_core import AgentId, TopicId
 
-from akx_dev import KafkaStack
+from akx_dev import KafkaStack, ScriptProcess
 from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig, RecipientNotFoundError
 
@@ -31,62 +26,16 @@ START_SECONDS = 30.0
 EXIT_SECONDS = 15.0
 
 
-class WorkerProcess:
-    """One worker process: its settings, output lines and record file."""
+class WorkerProcess(ScriptProcess):
+    """One worker process and the record file its agents write."""
 
     def __init__(self, settings: dict[str, Any], directory: Path) -> None:
-        self.name: str = settings["name"]
+        super().__init__(WORKER_SCRIPT, settings, directory, f"worker-{settings['name']}")
+        self.name: str = settings["name"]  # the agent type suffix, as the worker uses it
         self.record = Path(settings["record"])
-        self._stderr_path = directory / f"worker-{self.name}.stderr"
-        self._stderr = self._stderr_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, str(WORKER_SCRIPT), json.dumps(settings)],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self._lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.strip())
-
-    def wait_for_line(self, expected: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                if self._lines.get(timeout=max(remaining, 0.01)) == expected:
-                    return
-            except queue.Empty:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError(
-                    f"worker {self.name} did not print {expected} "
-                    f"(exit code {self.process.poll()}):\n{self.stderr_tail()}"
-                )
-
-    def stderr_tail(self) -> str:
-        self._stderr.flush()
-        return self._stderr_path.read_text()[-3000:]
-
-    def stop(self) -> int:
-        """SIGTERM, then wait for a clean exit; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(EXIT_SECONDS)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(5)  # the pipe reaches its end once the process is gone
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._stderr.close()
+    def stop(self, timeout: float = EXIT_SECONDS) -> int:
+        return super().stop(timeout)
 
     def records(self, kind: str) -> list[dict[str, Any]]:
         if not self.record.exists():

@@ -1,6 +1,7 @@
 """akx-runtime: ``KafkaAgentRuntime``, the AutoGen ``AgentRuntime`` over Apache Kafka."""
 
 from ._config import KafkaAgentRuntimeConfig as KafkaAgentRuntimeConfig
+from ._config import RetryPolicy as RetryPolicy
 from ._factory import KafkaAgentRuntimeFactory as KafkaAgentRuntimeFactory
 from ._factory import load_runtime_config as load_runtime_config
 from ._runtime import KafkaAgentRuntime as KafkaAgentRuntime
@@ -21,6 +22,7 @@ __all__ = [
     "RecipientNotFoundError",
     "RemoteHandlerError",
     "RequestTimeoutError",
+    "RetryPolicy",
     "RuntimeStateError",
     "UnserializableMessageError",
     "load_runtime_config",

@@ -25,6 +25,7 @@ from akx_events._constants import (
     DLQ_TOPIC_SUFFIX,
 )
 from akx_events._producer import AsyncProducer
+from akx_events._telemetry import error_type, log_fields
 
 __all__ = ["DeadLetterWriter", "dead_letter_topic"]
 
@@ -83,6 +84,7 @@ class DeadLetterWriter:
             target,
             type(error).__name__,
             error,
+            extra=log_fields(message, error_type=error_type(error)),
         )
         await self._ensure(target)
         original = cast("list[tuple[str, bytes | None]]", message.headers() or [])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
 import os
-from typing import Any
+from typing import Any, cast
 
 from akx_events import ConfigurationError
 from akx_events._yaml_config import ConfigFile, kafka_config_from_section
 
-from ._config import KafkaAgentRuntimeConfig
+from ._config import KafkaAgentRuntimeConfig, RetryPolicy
 from ._runtime import KafkaAgentRuntime
 
 __all__ = ["KafkaAgentRuntimeFactory", "load_runtime_config"]
@@ -24,7 +26,60 @@ _RUNTIME_KEYS = {
     "request_timeout": "request_timeout",
     "worker_id": "worker_id",
     "start_timeout": "start_timeout",
+    "journal": "journal",
+    "checkpoint_state": "checkpoint_state",
+    "retry": "retry",
+    "dead_letter_rpc_errors": "dead_letter_rpc_errors",
 }
+_RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "retry_on")
+
+
+def exception_type(name: str) -> type[BaseException]:
+    """The exception class named ``name``: a builtin (``ConnectionError``) or ``pkg.mod.Cls``.
+
+    Raises:
+        ConfigurationError: no such class, or it is not an exception type.
+    """
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        found = (
+            getattr(importlib.import_module(module_name), attribute)
+            if module_name
+            else getattr(builtins, attribute)
+        )
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(
+            "runtime.retry.retry_on", f"cannot import {name!r}: {exc}"
+        ) from exc
+    if not (isinstance(found, type) and issubclass(found, BaseException)):
+        raise ConfigurationError("runtime.retry.retry_on", f"{name!r} is not an exception type")
+    return found
+
+
+def _retry_policy(file: ConfigFile, value: Any) -> RetryPolicy:
+    where = file.where("runtime", "retry")
+    if not isinstance(value, dict):
+        raise ConfigurationError(where, f"expected a mapping of {', '.join(_RETRY_KEYS)}")
+    settings = cast("dict[str, Any]", dict(value))  # pyright: ignore[reportUnknownArgumentType]
+    unknown = sorted(str(k) for k in settings if k not in _RETRY_KEYS)
+    if unknown:
+        raise ConfigurationError(
+            where, f"unknown setting {unknown[0]!r}; expected one of {', '.join(_RETRY_KEYS)}"
+        )
+    try:
+        if "retry_on" in settings:
+            names = cast(object, settings["retry_on"])
+            if not isinstance(names, list):
+                raise ConfigurationError(
+                    "runtime.retry.retry_on", f"{names!r} must be a list of exception names"
+                )
+            settings["retry_on"] = tuple(
+                exception_type(n) if isinstance(n, str) else exception_type(repr(n))
+                for n in cast("list[object]", names)
+            )
+        return RetryPolicy(**settings)
+    except ConfigurationError as exc:
+        raise ConfigurationError(where, str(exc)) from exc
 
 
 def load_runtime_config(path: str | os.PathLike[str]) -> KafkaAgentRuntimeConfig:
@@ -43,7 +98,7 @@ def load_runtime_config(path: str | os.PathLike[str]) -> KafkaAgentRuntimeConfig
                 file.where("runtime", key),
                 f"unknown setting {key!r}; expected one of {', '.join(sorted(_RUNTIME_KEYS))}",
             )
-        values[field_name] = value
+        values[field_name] = _retry_policy(file, value) if key == "retry" else value
     try:
         return KafkaAgentRuntimeConfig(**values)
     except ConfigurationError as exc:

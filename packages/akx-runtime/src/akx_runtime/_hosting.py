@@ -131,6 +131,22 @@ class AgentHost:
             raise ValueError("Agent factory must take 0 or 2 arguments.")
         return await made if inspect.isawaitable(made) else made
 
+    def made_by_factory(self, agent_id: AgentId) -> bool:
+        """Whether ``agent_id`` is (or would be) created by a factory, not registered."""
+        return agent_id.type in self._factories and agent_id.type not in self._instance_types
+
+    async def evict(self, agent_id: AgentId) -> None:
+        """Close and forget a factory-made agent; its factory makes a new one when needed."""
+        if not self.made_by_factory(agent_id):
+            return
+        agent = self._instances.pop(agent_id, None)
+        if agent is None:
+            return
+        try:
+            await agent.close()
+        except Exception:
+            logger.exception("closing agent %s failed", agent_id)
+
     async def close_all(self) -> None:
         """Close every instantiated agent."""
         for agent in list(self._instances.values()):

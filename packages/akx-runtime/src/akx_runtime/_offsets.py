@@ -49,6 +49,11 @@ class OffsetTracker:
         state = self._partitions.get((topic, partition))
         return len(state.in_flight) if state is not None else 0
 
+    def handled_above(self, topic: str, partition: int) -> list[int]:
+        """Handled offsets above the lowest one still in flight."""
+        state = self._partitions.get((topic, partition))
+        return sorted(state.done) if state is not None else []
+
     def commit_points(self, *, only_new: bool = True) -> list[TopicPartition]:
         """Offsets to commit (the next offset to read) for each partition."""
         points: list[TopicPartition] = []

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import json
 import logging
 import sys
 import uuid
@@ -29,14 +30,11 @@ from autogen_core import (
 )
 from autogen_core._runtime_impl_helpers import get_impl
 from autogen_core._serialization import MessageSerializer
-from autogen_core._telemetry import (
-    MessageRuntimeTracingConfig,
-    TraceHelper,
-    get_telemetry_envelope_metadata,
-)
+from autogen_core._telemetry import get_telemetry_envelope_metadata
 from autogen_core.exceptions import MessageDroppedException, UndeliverableException
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
-from opentelemetry.trace import ProxyTracerProvider, TracerProvider, get_tracer_provider
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from akx_events import (
     AgentRef,
@@ -57,9 +55,11 @@ from ._directory import AgentDirectory, SubscriptionTable, subscription_event_fi
 from ._feed import OrderedFeed
 from ._hosting import AgentHost
 from ._inbox import ReplyInbox
+from ._journal import Journal, StoredReply
 from ._payloads import PayloadCodec
 from ._remote_errors import describe, rebuild
 from ._request_consumer import RequestConsumer
+from ._telemetry import RuntimeTelemetry, log_fields
 from ._topics import TopicLayout
 from .exceptions import PoisonMessageError, RequestTimeoutError, RuntimeStateError
 
@@ -97,6 +97,7 @@ class KafkaAgentRuntime(AgentRuntime):
     Args:
         config: topics, timeouts and how to reach Kafka.
         tracer_provider: OpenTelemetry tracer provider; the global one by default.
+        meter_provider: OpenTelemetry meter provider; the global one by default.
         intervention_handlers: as in ``SingleThreadedAgentRuntime``.
         ignore_unhandled_exceptions: when False, an exception raised by an event
             (publish) handler is re-raised by :meth:`stop_when_idle`.
@@ -107,6 +108,7 @@ class KafkaAgentRuntime(AgentRuntime):
         config: KafkaAgentRuntimeConfig,
         *,
         tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
         intervention_handlers: list[InterventionHandler] | None = None,
         ignore_unhandled_exceptions: bool = True,
     ) -> None:
@@ -115,8 +117,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._layout = TopicLayout(config)
         self._worker_id = config.worker_id
         self._reply_topic = self._layout.replies(self._worker_id)
-        self._trace = TraceHelper(tracer_provider, MessageRuntimeTracingConfig("KafkaAgentRuntime"))
-        self._tracer_given = tracer_provider is not None
+        self._telemetry = RuntimeTelemetry(tracer_provider, meter_provider)
         # Message ids: a random prefix per runtime instance and a counter, unique like a
         # UUID but without a system call per message.
         self._id_prefix = uuid.uuid4().hex
@@ -138,6 +139,8 @@ class KafkaAgentRuntime(AgentRuntime):
         self._directory_ready: asyncio.Event | None = None
         self._directory_targets: dict[tuple[str, int], int] = {}
         self._handled_ids: dict[str, None] = {}
+        self._journals: dict[str, Journal] = {}
+        self._agent_partitions: dict[AgentId, int] = {}
         self._background_exception: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._feeds: list[OrderedFeed] = []
@@ -198,7 +201,7 @@ class KafkaAgentRuntime(AgentRuntime):
             [
                 *self._layout.shared_specs(),
                 self._layout.reply_spec(self._worker_id),
-                *[self._layout.request_spec(t) for t in self._host.agent_types],
+                *[spec for t in self._host.agent_types for spec in self._layout.type_specs(t)],
             ],
             timeout=self._config.start_timeout,
         )
@@ -375,19 +378,30 @@ class KafkaAgentRuntime(AgentRuntime):
         return agent_id
 
     async def _host_type_now(self, agent_type: str) -> None:
-        await ensure_topics(self._kafka.client_config(), [self._layout.request_spec(agent_type)])
+        await ensure_topics(self._kafka.client_config(), self._layout.type_specs(agent_type))
         await self._announce_type(agent_type)
 
     async def _announce_type(self, agent_type: str) -> None:
+        producer = self._producer
+        assert producer is not None
+        topic = self._layout.requests(agent_type)
+        group = self._layout.request_group(agent_type)
         consumer = RequestConsumer(
             agent_type=agent_type,
-            topic=self._layout.requests(agent_type),
+            topic=topic,
             consumer_config={
                 # A new group must not skip requests sent before it was assigned.
-                **self._kafka.consumer_config(group_id=self._layout.request_group(agent_type)),
+                **self._kafka.consumer_config(group_id=group),
                 "auto.offset.reset": "earliest",
+                **self._telemetry.consumer_settings(
+                    agent_type, self._kafka.consumer_config(group_id=group)
+                ),
             },
-            handle=self._on_request_record,
+            handle=self._telemetry.record_handler(agent_type, self._on_request_record),
+            journal=self._journal_for(agent_type) if self._config.journal else None,
+            resend=self._resend_reply,
+            state_topic=self._layout.states(agent_type) if self._config.checkpoint_state else None,
+            on_revoked=self._forget_agents,
         )
         self._request_consumers[agent_type] = consumer
         await consumer.start()
@@ -398,6 +412,7 @@ class KafkaAgentRuntime(AgentRuntime):
             agent_type=agent_type, worker_id=self._worker_id, action=cast(Any, action)
         )
         self._directory.apply(event)
+        self._telemetry.registered(agent_type, action)
         await self._produce(self._layout.registry, event, key=f"{agent_type}/{self._worker_id}")
 
     async def add_subscription(self, subscription: Subscription) -> None:
@@ -453,11 +468,8 @@ class KafkaAgentRuntime(AgentRuntime):
         return f"{self._id_prefix}-{next(self._id_counter)}"
 
     def _span(self, *args: Any, **kwargs: Any) -> contextlib.AbstractContextManager[Any]:
-        # Building spans costs ~tens of µs per message; skip it when nobody records them
-        # (no provider given and the global one is still OpenTelemetry's no-op proxy).
-        if not self._tracer_given and isinstance(get_tracer_provider(), ProxyTracerProvider):
-            return contextlib.nullcontext()
-        return self._trace.trace_block(*args, **kwargs)
+        # Free when nobody records spans; see RuntimeTelemetry.span.
+        return self._telemetry.span(*args, **kwargs)
 
     async def send_message(
         self,
@@ -480,11 +492,11 @@ class KafkaAgentRuntime(AgentRuntime):
         self._check_running()
         token = cancellation_token or CancellationToken()
         message_id = message_id or self._next_message_id()
-        with self._span(
-            "create",
+        with self._telemetry.rpc(
             recipient,
-            parent=None,
-            extraAttributes={"message_type": type(message).__name__},
+            topic=self._layout.requests(recipient.type),
+            message_id=message_id,
+            message_type=type(message).__name__,
         ):
             for handler in self._interventions:
                 ctx = MessageContext(
@@ -648,13 +660,15 @@ class KafkaAgentRuntime(AgentRuntime):
     def _produce_nowait(self, topic: str, event: Any, *, key: str) -> asyncio.Future[Message]:
         producer, serde = self._producer, self._serde
         assert producer is not None and serde is not None
-        value, headers = serde.encode(event, topic=topic)
+        trace_headers = self._telemetry.trace_headers()
+        value, headers = serde.encode(event, topic=topic, extra_headers=trace_headers)
         return producer.produce(topic, value, key=key.encode(), headers=headers)
 
     async def _produce(self, topic: str, event: Any, *, key: str) -> Message:
         producer, serde = self._producer, self._serde
         assert producer is not None and serde is not None
-        value, headers = serde.encode(event, topic=topic)
+        trace_headers = self._telemetry.trace_headers()
+        value, headers = serde.encode(event, topic=topic, extra_headers=trace_headers)
         return await producer.send(topic, value, key=key.encode(), headers=headers)
 
     async def _decode(self, message: Message) -> Any:
@@ -780,6 +794,7 @@ class KafkaAgentRuntime(AgentRuntime):
         The returned future ends when the copy and the error reply are acknowledged, so
         the record's offset is committed like a handled one and the partition moves on.
         """
+        self._telemetry.dead_lettered(record, error)
         writer = self._dead_letters
         assert writer is not None
         deliveries: list[asyncio.Future[Message]] = []
@@ -844,10 +859,12 @@ class KafkaAgentRuntime(AgentRuntime):
         sender = _agent_id(event.sender)
         is_rpc = event.kind == "rpc_request"
         topic_id = TopicId(event.topic_type or "", event.topic_source or "") if not is_rpc else None
+        partition = cast(int, record.partition())
         # A record no retry can fix (its payload is unreadable here, its agent cannot be
-        # created) goes to the dead letters instead of failing again on every worker.
+        # created or its saved state not loaded) goes to the dead letters instead of
+        # failing again on every worker.
         try:
-            agent = await self._host.get(recipient)
+            agent = await self._agent_for(recipient, partition)
             message = self._decode_payload(event)
         except Exception as exc:
             return await self._dead_letter(record, exc, event)
@@ -856,24 +873,22 @@ class KafkaAgentRuntime(AgentRuntime):
         # Linked to the sender's "create" span, as SingleThreadedAgentRuntime links them.
         with self._span("process", recipient, parent=event.metadata):
             try:
-                ctx = MessageContext(
-                    sender=sender,
-                    topic_id=topic_id,
-                    is_rpc=is_rpc,
-                    cancellation_token=CancellationToken(),
-                    message_id=event.message_id,
-                )
-                with MessageHandlerContext.populate_context(agent.id):
-                    result = await agent.on_message(message, ctx=ctx)
+                result = await self._run_handler(agent, message, event, sender, topic_id)
             except (Exception, asyncio.CancelledError) as exc:
                 if isinstance(exc, asyncio.CancelledError) and _task_cancelling():
                     raise  # the runtime is stopping this lane
                 # A handler may also end with CancelledError of its own (a nested call it
                 # cancelled): the caller gets it, as from SingleThreadedAgentRuntime.
                 error = exc
+                self._telemetry.handler_failed(exc)
                 if not is_rpc:
                     logger.error(
-                        "error processing publish message for %s", recipient, exc_info=True
+                        "error processing publish message for %s",
+                        recipient,
+                        exc_info=True,
+                        extra=log_fields(
+                            record, agent_id=str(recipient), message_id=event.message_id
+                        ),
                     )
                     if (
                         event.reply_to is None
@@ -881,9 +896,125 @@ class KafkaAgentRuntime(AgentRuntime):
                         and self._background_exception is None
                     ):
                         self._background_exception = exc
+        after: list[asyncio.Future[Any]] = []
+        if error is not None and (not is_rpc or self._config.dead_letter_rpc_errors):
+            after += await self._copy_to_dead_letters(record, error)
+        reply = self._reply(event, recipient, result, error)
+        state = await self._saved_state(agent) if self._config.checkpoint_state else None
+        consumer = self._request_consumers.get(recipient.type)
+        if not self._config.journal or consumer is None:
+            if reply is not None:
+                after.append(self._send_reply(reply))
+            return _all_of(after)
+        # The journal entry (with the reply) first: once it is acknowledged, this request
+        # is never run again, even if this worker dies before the reply is sent.
+        journal = self._journal_for(recipient.type)
+        try:
+            entry = journal.handled(
+                partition=partition,
+                offset=cast(int, record.offset()),
+                key=record.key(),
+                reply=reply,
+                state=state,
+            )
+        except Exception:
+            logger.error("could not journal message %s", event.message_id, exc_info=True)
+            if reply is not None:
+                after.append(self._send_reply(reply))
+            return _all_of(after)
+        after.append(
+            asyncio.ensure_future(
+                self._after_journal(entry, consumer, record, recipient, reply, state)
+            )
+        )
+        return _all_of(after)
+
+    async def _agent_for(self, agent_id: AgentId, partition: int) -> Agent:
+        """The agent, created here if needed with the state it last checkpointed."""
+        created = agent_id not in self._host.instances
+        agent = await self._host.get(agent_id)
+        if self._config.checkpoint_state:
+            self._agent_partitions[agent_id] = partition
+            consumer = self._request_consumers.get(agent_id.type)
+            saved = consumer.saved_state(partition, agent_id.key) if consumer else None
+            if created and saved is not None:
+                try:
+                    await agent.load_state(json.loads(saved))
+                except Exception as exc:
+                    await self._host.evict(agent_id)
+                    raise PoisonMessageError(
+                        f"the checkpointed state of {agent_id} cannot be loaded: {exc!r}"
+                    ) from exc
+        return agent
+
+    async def _run_handler(
+        self,
+        agent: Agent,
+        message: Any,
+        event: RequestEvent,
+        sender: AgentId | None,
+        topic_id: TopicId | None,
+    ) -> Any:
+        """Run the agent's handler, again after a backoff while the retry policy says so."""
+        policy = self._config.retry
+        attempt = 1
+        while True:
+            ctx = MessageContext(
+                sender=sender,
+                topic_id=topic_id,
+                is_rpc=topic_id is None,
+                cancellation_token=CancellationToken(),
+                message_id=event.message_id,
+            )
+            try:
+                with MessageHandlerContext.populate_context(agent.id):
+                    return await agent.on_message(message, ctx=ctx)
+            except Exception as exc:
+                if not policy.should_retry(exc, attempt):
+                    raise
+                delay = policy.backoff(attempt)
+                logger.warning(
+                    "handler of %s failed (attempt %d of %d), retrying in %.2f s: %r",
+                    agent.id,
+                    attempt,
+                    policy.max_attempts,
+                    delay,
+                    exc,
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _saved_state(self, agent: Agent) -> bytes | None:
+        try:
+            return json.dumps(dict(await agent.save_state())).encode()
+        except Exception:
+            logger.error("could not checkpoint the state of %s", agent.id, exc_info=True)
+            return None
+
+    async def _copy_to_dead_letters(
+        self, record: Message, error: BaseException
+    ) -> list[asyncio.Future[Any]]:
+        writer = self._dead_letters
+        assert writer is not None
+        try:
+            return [await writer.send(record, error)]
+        except Exception:
+            logger.error(
+                "could not copy request record %s[%s]@%s to its dead-letter topic",
+                record.topic(),
+                record.partition(),
+                record.offset(),
+                exc_info=True,
+            )
+            return []
+
+    def _reply(
+        self, event: RequestEvent, recipient: AgentId, result: Any, error: BaseException | None
+    ) -> StoredReply | None:
+        """The encoded reply to ``event``, or None when nobody waits for one."""
         if event.reply_to is None:
             return None
-        if is_rpc:
+        if event.kind == "rpc_request":
             response = self._response(event, recipient, result, error)
         else:
             response = ResponseEvent(
@@ -893,20 +1024,102 @@ class KafkaAgentRuntime(AgentRuntime):
                 error=describe(error) if error is not None else None,
                 metadata={_ACK: "publish"},
             )
-        # Queue the reply without waiting for its acknowledgement: the agent's next
-        # message need not wait; the offset is committed once the reply is acked.
+        serde = self._serde
+        assert serde is not None
+        trace_headers = self._telemetry.trace_headers()
+        value, headers = serde.encode(response, topic=event.reply_to, extra_headers=trace_headers)
+        return StoredReply(
+            topic=event.reply_to,
+            key=event.message_id.encode(),
+            value=value,
+            headers=list(headers),
+        )
+
+    def _send_reply(self, reply: StoredReply) -> asyncio.Future[Any]:
+        """Queue a reply without waiting for its acknowledgement.
+
+        The agent's next message need not wait; the record's offset is committed once
+        the reply is acknowledged.
+        """
+        producer = self._producer
+        assert producer is not None
         try:
-            delivery = self._produce_nowait(event.reply_to, response, key=event.message_id)
-        except Exception:
-            logger.error(
-                "could not send the reply to %s for message %s",
-                event.reply_to,
-                event.message_id,
-                exc_info=True,
+            delivery = producer.produce(
+                reply.topic, reply.value, key=reply.key, headers=reply.headers
             )
-            return None
+        except Exception as exc:
+            logger.error("could not send the reply to %s", reply.topic, exc_info=True)
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
         delivery.add_done_callback(_log_failed_reply)
         return delivery
+
+    def _resend_reply(self, reply: StoredReply) -> asyncio.Future[Any]:
+        """Send a reply found in the journal once more (its caller ignores a copy)."""
+        return self._send_reply(reply)
+
+    async def _after_journal(
+        self,
+        entry: asyncio.Future[Message],
+        consumer: RequestConsumer,
+        record: Message,
+        recipient: AgentId,
+        reply: StoredReply | None,
+        state: bytes | None,
+    ) -> None:
+        try:
+            journaled = await entry
+        except Exception:
+            logger.error(
+                "the journal entry of %s[%s]@%s was not written; it may run again after a failover",
+                record.topic(),
+                record.partition(),
+                record.offset(),
+                exc_info=True,
+            )
+        else:
+            consumer.journaled(
+                cast(int, record.partition()),
+                cast(int, record.offset()),
+                cast(int, journaled.offset()),
+            )
+        sends: list[asyncio.Future[Any]] = []
+        if reply is not None:
+            sends.append(self._send_reply(reply))
+        if state is not None:
+            partition = cast(int, record.partition())
+            consumer.remember_state(partition, recipient.key, state)
+            producer = self._producer
+            assert producer is not None
+            sends.append(
+                producer.produce(
+                    self._layout.states(recipient.type),
+                    state,
+                    key=recipient.key.encode(),
+                    partition=partition,
+                )
+            )
+        await asyncio.gather(*sends, return_exceptions=True)
+
+    def _journal_for(self, agent_type: str) -> Journal:
+        journal = self._journals.get(agent_type)
+        if journal is None:
+            producer = self._producer
+            assert producer is not None
+            journal = Journal(producer, self._layout.requests(agent_type))
+            self._journals[agent_type] = journal
+        return journal
+
+    async def _forget_agents(self, topic: str, partitions: list[int]) -> None:
+        """Drop agents whose partition moved on: their state now lives elsewhere."""
+        if not self._config.checkpoint_state:
+            return
+        lost = set(partitions)
+        for agent_id, partition in list(self._agent_partitions.items()):
+            if partition in lost and self._layout.requests(agent_id.type) == topic:
+                del self._agent_partitions[agent_id]
+                await self._host.evict(agent_id)
 
     def _response(
         self, event: RequestEvent, recipient: AgentId, result: Any, error: BaseException | None
@@ -981,6 +1194,15 @@ class KafkaAgentRuntime(AgentRuntime):
             agent_id = AgentId.from_str(agent_id_str)
             if self._host.hosts(agent_id.type):
                 await (await self._host.get(agent_id)).load_state(agent_state)
+
+
+def _all_of(futures: list[asyncio.Future[Any]]) -> asyncio.Future[Any] | None:
+    """One future for several deliveries (None when there are none)."""
+    if not futures:
+        return None
+    if len(futures) == 1:
+        return futures[0]
+    return asyncio.gather(*futures, return_exceptions=True)
 
 
 def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:

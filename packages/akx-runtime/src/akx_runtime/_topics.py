@@ -86,6 +86,41 @@ class TopicLayout:
             replication_factor=kafka.replication_factor,
         )
 
+    def journal(self, agent_type: str) -> str:
+        """The journal of handled requests of ``agent_type`` (see ``_journal``)."""
+        return self.requests(agent_type) + ".journal"
+
+    def states(self, agent_type: str) -> str:
+        """The compacted topic of checkpointed agent states of ``agent_type``."""
+        return self.requests(agent_type) + ".state"
+
+    def type_specs(self, agent_type: str) -> list[TopicSpec]:
+        """The topics of one hosted agent type: requests, journal, states as configured.
+
+        The journal and state topics have as many partitions as the request topic:
+        partition ``p`` of each belongs to whoever owns request partition ``p``.
+        """
+        kafka = self._config.kafka_config
+        specs = [self.request_spec(agent_type)]
+        if self._config.journal:
+            specs.append(
+                TopicSpec(
+                    name=self.journal(agent_type),
+                    partitions=kafka.num_partitions,
+                    replication_factor=kafka.replication_factor,
+                )
+            )
+        if self._config.checkpoint_state:
+            specs.append(
+                TopicSpec(
+                    name=self.states(agent_type),
+                    partitions=kafka.num_partitions,
+                    replication_factor=kafka.replication_factor,
+                    config=_COMPACT,
+                )
+            )
+        return specs
+
     def reply_spec(self, worker_id: str) -> TopicSpec:
         """One worker's reply topic, with how to create it."""
         replication = self._config.kafka_config.replication_factor

@@ -21,6 +21,7 @@ from akx_memory import KafkaMemoryConfig as KafkaMemoryConfig
 from akx_runtime import KafkaAgentRuntime as KafkaAgentRuntime
 from akx_runtime import KafkaAgentRuntimeConfig as KafkaAgentRuntimeConfig
 from akx_runtime import KafkaAgentRuntimeFactory as KafkaAgentRuntimeFactory
+from akx_runtime import RetryPolicy as RetryPolicy
 
 __all__ = [
     "AkxError",
@@ -35,6 +36,7 @@ __all__ = [
     "KafkaMessageType",
     "KafkaStreamingAgent",
     "RequestProcessor",
+    "RetryPolicy",
     "SaslMechanism",
     "SchemaRegistryConfig",
     "SecurityProtocol",

@@ -239,7 +239,7 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     kafka = config.kafka_config
     # The runtime's own naming and creation rules, so the CLI makes exactly its topics.
     layout = TopicLayout(config)
-    specs = [*layout.shared_specs(), *(layout.request_spec(t) for t in args.agent_type)]
+    specs = [*layout.shared_specs(), *(s for t in args.agent_type for s in layout.type_specs(t))]
     ensure_topics_sync(kafka.client_config(), specs)
     for spec in specs:
         print(f"{spec.name}  partitions={spec.partitions} replication={spec.replication_factor}")

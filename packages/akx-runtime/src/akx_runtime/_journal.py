@@ -1,0 +1,329 @@
+"""The journal of an agent type: which requests were handled, and what was answered.
+
+Offsets are committed a moment after replies are sent. A worker that dies in between
+leaves records the next owner would run again although their callers already have
+the answer, so each handled request is journaled before its reply is sent:
+
+* a *done* record in partition ``p`` of ``<request topic>.journal`` (``p`` is the
+  request's own partition) carries the request's offset, the encoded reply and where
+  it goes, and the agent's state when states are checkpointed;
+* before offsets are committed, a *checkpoint* record names the commit point and the
+  offsets above it that are already handled.
+
+A worker given partition ``p`` reads the journal's partition ``p`` back to its last
+checkpoint. Records below that commit point, or listed as handled, are skipped; a
+record with a done record after the checkpoint is not run again either: its stored
+reply is sent once more (callers ignore a second copy). Only a handler that finished
+but whose done record never reached the broker can run twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from akx_events._producer import AsyncProducer
+
+__all__ = ["Journal", "JournalTail", "StoredReply", "journal_topic", "read_journal", "read_states"]
+
+logger = logging.getLogger("autogen_kafka_extension.runtimes.kafka_agent_runtime")
+
+JOURNAL_SUFFIX = ".journal"
+KIND_HEADER = "akx-journal"
+OFFSET_HEADER = "akx-offset"
+REPLY_TO_HEADER = "akx-reply-to"
+REPLY_KEY_HEADER = "akx-reply-key"
+STATE_HEADER = "akx-state"
+_DONE = b"done"
+_CHECKPOINT = b"checkpoint"
+_OWN_HEADERS = frozenset(
+    {KIND_HEADER, OFFSET_HEADER, REPLY_TO_HEADER, REPLY_KEY_HEADER, STATE_HEADER}
+)
+
+Headers = Sequence[tuple[str, "bytes | None"]]
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A reply kept in the journal, ready to be sent again."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+@dataclass
+class JournalTail:
+    """What the journal says about one request partition since its last checkpoint.
+
+    Attributes:
+        commit_point: every record below this offset was handled (-1: no checkpoint).
+        handled: offsets handled after the checkpoint or listed by it.
+        replies: stored replies of records handled after the checkpoint.
+        states: the newest state (JSON) of each agent key found after the checkpoint.
+    """
+
+    commit_point: int = -1
+    handled: set[int] = field(default_factory=set[int])
+    replies: dict[int, StoredReply] = field(default_factory=dict[int, StoredReply])
+    states: dict[str, bytes] = field(default_factory=dict[str, bytes])
+
+    def is_handled(self, offset: int) -> bool:
+        """Whether the request at ``offset`` was handled by an earlier owner."""
+        return offset < self.commit_point or offset in self.handled
+
+
+def journal_topic(request_topic: str) -> str:
+    """The journal topic of a request topic."""
+    return request_topic + JOURNAL_SUFFIX
+
+
+class Journal:
+    """Writes done and checkpoint records of one request topic."""
+
+    def __init__(self, producer: AsyncProducer, request_topic: str) -> None:
+        self._producer = producer
+        self.topic = journal_topic(request_topic)
+
+    def handled(
+        self,
+        *,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        reply: StoredReply | None,
+        state: bytes | None = None,
+    ) -> Any:
+        """Queue the done record of a request; returns its delivery future."""
+        headers: list[tuple[str, bytes | None]] = [
+            (KIND_HEADER, _DONE),
+            (OFFSET_HEADER, str(offset).encode()),
+        ]
+        value: bytes | None = None
+        if reply is not None:
+            headers.append((REPLY_TO_HEADER, reply.topic.encode()))
+            if reply.key is not None:
+                headers.append((REPLY_KEY_HEADER, reply.key))
+            headers.extend(reply.headers)
+            value = reply.value
+        if state is not None:
+            headers.append((STATE_HEADER, state))
+        return self._producer.produce(
+            self.topic, value, key=key, headers=headers, partition=partition
+        )
+
+    def checkpoint(
+        self,
+        *,
+        partition: int,
+        commit_point: int,
+        handled: Iterable[int],
+        since: int | None,
+    ) -> Any:
+        """Queue a checkpoint record; returns its delivery future.
+
+        Args:
+            partition: the request (and journal) partition.
+            commit_point: the offset about to be committed.
+            handled: offsets above it whose requests are handled and replied to.
+            since: journal offset of the oldest done record whose reply is not yet
+                acknowledged (None when there is none).
+        """
+        body = json.dumps(
+            {"commit": commit_point, "handled": sorted(handled), "since": since}
+        ).encode()
+        return self._producer.produce(
+            self.topic, body, headers=[(KIND_HEADER, _CHECKPOINT)], partition=partition
+        )
+
+
+def _header(headers: Headers, name: str) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _checkpoint_body(message: Message) -> tuple[int, set[int], int | None] | None:
+    """Commit point, handled offsets and ``since`` of a checkpoint record."""
+    try:
+        body = json.loads(message.value() or b"")
+        since = body.get("since")
+        return (
+            int(body["commit"]),
+            {int(o) for o in body["handled"]},
+            int(since) if since is not None else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        logger.warning("unreadable journal checkpoint at offset %s", message.offset())
+        return None
+
+
+def _kind(message: Message) -> bytes | None:
+    headers: Headers = message.headers() or []  # pyright: ignore[reportAssignmentType]
+    return _header(headers, KIND_HEADER)
+
+
+def _apply(tail: JournalTail, message: Message) -> None:
+    """Fold one journal record (read in order) into ``tail``."""
+    headers: Headers = message.headers() or []  # pyright: ignore[reportAssignmentType]
+    kind = _header(headers, KIND_HEADER)
+    if kind == _CHECKPOINT:
+        body = _checkpoint_body(message)
+        if body is None:
+            return
+        commit_point, handled, _since = body
+        tail.commit_point = max(tail.commit_point, commit_point)
+        # Done records above the commit point stay: their replies may not have landed.
+        tail.handled = {o for o in tail.handled | handled if o >= tail.commit_point}
+        tail.replies = {o: r for o, r in tail.replies.items() if o >= tail.commit_point}
+        return
+    if kind != _DONE:
+        return
+    raw_offset = _header(headers, OFFSET_HEADER)
+    try:
+        offset = int(raw_offset or b"")
+    except ValueError:
+        logger.warning("journal record without a request offset at %s", message.offset())
+        return
+    tail.handled.add(offset)
+    reply_to = _header(headers, REPLY_TO_HEADER)
+    if reply_to:
+        tail.replies[offset] = StoredReply(
+            topic=reply_to.decode(),
+            key=_header(headers, REPLY_KEY_HEADER),
+            value=message.value(),
+            headers=[(k, v) for k, v in headers if k not in _OWN_HEADERS],
+        )
+    state = _header(headers, STATE_HEADER)
+    key = message.key()
+    if state is not None and key is not None:
+        tail.states[key.decode("utf-8", "replace")] = state
+
+
+def read_journal(
+    config: dict[str, Any],
+    topic: str,
+    partitions: Sequence[int],
+    *,
+    timeout: float = 20.0,
+    chunk: int = 2000,
+) -> dict[int, JournalTail]:
+    """Read each partition back to its last checkpoint (blocking: call from a thread).
+
+    Args:
+        config: librdkafka consumer settings (no group is joined).
+        topic: the journal topic.
+        partitions: the partitions to read.
+        timeout: seconds the whole read may take.
+        chunk: records read per step back towards the last checkpoint.
+
+    Raises:
+        KafkaException: the broker did not answer in time.
+    """
+    settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
+    settings.pop("group.id", None)
+    settings["group.id"] = "akx-journal-reader"  # required by librdkafka; never joined
+    consumer = Consumer(settings)
+    deadline = time.monotonic() + timeout
+    try:
+        return {
+            p: _read_partition(consumer, topic, p, deadline=deadline, chunk=chunk)
+            for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def _read_partition(
+    consumer: Consumer, topic: str, partition: int, *, deadline: float, chunk: int
+) -> JournalTail:
+    low, high = consumer.get_watermark_offsets(
+        TopicPartition(topic, partition), timeout=max(0.1, deadline - time.monotonic())
+    )
+    # Step back from the end until the last checkpoint is in what was read.
+    start = max(low, high - chunk)
+    records = _read_from(consumer, topic, partition, start, deadline=deadline)
+    while start > low and not any(_kind(m) == _CHECKPOINT for m in records):
+        chunk *= 2
+        earlier = max(low, start - chunk)
+        records = _read_from(consumer, topic, partition, earlier, deadline=deadline)
+        start = earlier
+    # Done records written before that checkpoint whose replies were still in flight
+    # begin at its "since" offset.
+    last = next((m for m in reversed(records) if _kind(m) == _CHECKPOINT), None)
+    body = _checkpoint_body(last) if last is not None else None
+    since = body[2] if body is not None else None
+    if since is not None and low <= since < start:
+        records = _read_from(consumer, topic, partition, since, deadline=deadline)
+    tail = JournalTail()
+    for message in records:
+        _apply(tail, message)
+    return tail
+
+
+def _read_from(
+    consumer: Consumer, topic: str, partition: int, start: int, *, deadline: float
+) -> list[Message]:
+    """Every record from ``start`` to the end of the partition.
+
+    The end is where the broker reports end-of-partition, not the high watermark read
+    beforehand: the embedded broker under-reports it after a multi-record batch.
+    """
+    records: list[Message] = []
+    consumer.assign([TopicPartition(topic, partition, start)])
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise KafkaException(f"reading journal {topic}[{partition}] timed out")
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == error._PARTITION_EOF:  # pyright: ignore[reportPrivateUsage]
+                    return records
+                raise KafkaException(error)
+            records.append(message)
+    finally:
+        consumer.unassign()
+
+
+def read_states(
+    config: dict[str, Any], topic: str, partitions: Sequence[int], *, timeout: float = 20.0
+) -> dict[int, dict[str, bytes]]:
+    """The newest state record of each agent key in a compacted state topic.
+
+    Blocking: call from a thread. Values are the state as JSON; a record with an empty
+    value marks a state that was removed.
+    """
+    settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
+    settings["group.id"] = "akx-state-reader"  # required by librdkafka; never joined
+    consumer = Consumer(settings)
+    deadline = time.monotonic() + timeout
+    found: dict[int, dict[str, bytes]] = {}
+    try:
+        for p in partitions:
+            low, _high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=max(0.1, deadline - time.monotonic())
+            )
+            states: dict[str, bytes] = {}
+            for message in _read_from(consumer, topic, p, low, deadline=deadline):
+                key, value = message.key(), message.value()
+                if key is None:
+                    continue
+                if value:
+                    states[key.decode("utf-8", "replace")] = value
+                else:
+                    states.pop(key.decode("utf-8", "replace"), None)
+            found[p] = states
+    finally:
+        consumer.close()
+    return found

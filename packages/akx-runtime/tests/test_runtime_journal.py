@@ -1,0 +1,144 @@
+"""The journal: done and checkpoint records, read back to the last checkpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+from confluent_kafka import Message
+from hypothesis import given
+from hypothesis import strategies as st
+
+from akx_dev import KafkaStack
+from akx_events._admin import TopicSpec, ensure_topics
+from akx_events._producer import AsyncProducer
+from akx_runtime._journal import (
+    KIND_HEADER,
+    OFFSET_HEADER,
+    Journal,
+    JournalTail,
+    StoredReply,
+    _apply,  # pyright: ignore[reportPrivateUsage]
+    read_journal,
+)
+
+
+@pytest.fixture
+async def journal(
+    kafka_stack: KafkaStack, topic_name: Callable[[str], str]
+) -> tuple[Journal, AsyncProducer, dict[str, object]]:
+    requests = topic_name("journal-req")
+    kafka = kafka_stack.kafka_config("journal-test")
+    journal_topic = requests + ".journal"
+    await ensure_topics(kafka.client_config(), [TopicSpec(name=journal_topic, partitions=2)])
+    producer = AsyncProducer(kafka.producer_config())
+    await producer.start()
+    return Journal(producer, requests), producer, kafka.consumer_config("unused")
+
+
+def _reply(n: int) -> StoredReply:
+    return StoredReply(
+        topic="replies.w1", key=f"m{n}".encode(), value=f"v{n}".encode(), headers=[("ce_id", b"x")]
+    )
+
+
+async def test_an_empty_journal_says_nothing_was_handled(
+    journal: tuple[Journal, AsyncProducer, dict[str, object]],
+) -> None:
+    writer, producer, config = journal
+    try:
+        tails = read_journal(config, writer.topic, [0, 1], timeout=10)
+    finally:
+        await producer.stop()
+    assert tails == {0: JournalTail(), 1: JournalTail()}
+    assert not tails[0].is_handled(0)
+
+
+async def test_the_last_checkpoint_and_what_follows_it_decide(
+    journal: tuple[Journal, AsyncProducer, dict[str, object]],
+) -> None:
+    writer, producer, config = journal
+    try:
+        await writer.handled(partition=0, offset=5, key=b"a", reply=_reply(5))
+        await writer.handled(partition=0, offset=7, key=b"a", reply=None, state=b'{"n": 1}')
+        await writer.checkpoint(partition=0, commit_point=6, handled=[7], since=None)
+        await writer.handled(partition=0, offset=9, key=b"b", reply=_reply(9), state=b'{"n": 2}')
+        await writer.handled(partition=1, offset=0, key=b"c", reply=_reply(0))
+        tails = read_journal(config, writer.topic, [0, 1], timeout=10)
+    finally:
+        await producer.stop()
+    tail = tails[0]
+    assert tail.commit_point == 6
+    assert [o for o in range(12) if tail.is_handled(o)] == [0, 1, 2, 3, 4, 5, 7, 9]
+    assert tail.replies == {9: _reply(9)}
+    assert tail.states == {"a": b'{"n": 1}', "b": b'{"n": 2}'}
+    assert tails[1].replies == {0: _reply(0)} and tails[1].commit_point == -1
+
+
+async def test_done_records_before_the_checkpoint_are_found_through_since(
+    journal: tuple[Journal, AsyncProducer, dict[str, object]],
+) -> None:
+    writer, producer, config = journal
+    try:
+        # Request 20 was journaled, but its reply was not acknowledged when the
+        # checkpoint (commit point 15) was written many records later.
+        first = await writer.handled(partition=0, offset=20, key=b"a", reply=_reply(20))
+        for n in range(30):
+            await writer.handled(partition=0, offset=100 + n, key=b"a", reply=None)
+        await writer.checkpoint(partition=0, commit_point=15, handled=[], since=first.offset())
+        tails = read_journal(config, writer.topic, [0], timeout=10, chunk=10)
+    finally:
+        await producer.stop()
+    tail = tails[0]
+    assert tail.commit_point == 15
+    assert tail.is_handled(20) and not tail.is_handled(16)
+    assert tail.replies == {20: _reply(20)}
+
+
+async def test_the_reader_steps_back_until_it_finds_a_checkpoint(
+    journal: tuple[Journal, AsyncProducer, dict[str, object]],
+) -> None:
+    writer, producer, config = journal
+    try:
+        await writer.checkpoint(partition=1, commit_point=3, handled=[4], since=None)
+        for n in range(25):
+            await writer.handled(partition=1, offset=10 + n, key=b"k", reply=None)
+        tails = read_journal(config, writer.topic, [1], timeout=10, chunk=4)
+    finally:
+        await producer.stop()
+    tail = tails[1]
+    assert tail.commit_point == 3
+    assert tail.handled == {4, *range(10, 35)}
+
+
+def _message(headers: list[tuple[str, bytes | None]], value: bytes | None) -> Message:
+    return Message(
+        topic="j", partition=0, offset=1, key=b"k", value=value, headers=cast(Any, headers)
+    )
+
+
+@given(
+    kind=st.sampled_from([b"done", b"checkpoint", b"other", None]),
+    offset=st.one_of(st.none(), st.binary(max_size=8)),
+    value=st.one_of(st.none(), st.binary(max_size=64)),
+)
+def test_junk_journal_records_are_skipped_without_error(
+    kind: bytes | None, offset: bytes | None, value: bytes | None
+) -> None:
+    tail = JournalTail(commit_point=2, handled={3})
+    headers: list[tuple[str, bytes | None]] = [(KIND_HEADER, kind), (OFFSET_HEADER, offset)]
+    _apply(tail, _message(headers, value))
+    assert tail.commit_point >= 2
+    assert tail.is_handled(1)
+
+
+def test_a_checkpoint_keeps_done_records_above_its_commit_point() -> None:
+    tail = JournalTail()
+    _apply(tail, _message([(KIND_HEADER, b"done"), (OFFSET_HEADER, b"8")], b"r"))
+    _apply(tail, _message([(KIND_HEADER, b"done"), (OFFSET_HEADER, b"4")], b"r"))
+    body = json.dumps({"commit": 6, "handled": [7], "since": None}).encode()
+    _apply(tail, _message([(KIND_HEADER, b"checkpoint")], body))
+    assert tail.handled == {7, 8}
+    assert tail.is_handled(4) and tail.is_handled(5) and not tail.is_handled(6)
