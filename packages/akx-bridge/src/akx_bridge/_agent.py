@@ -13,11 +13,14 @@ from autogen_core import (
     try_get_known_serializers_for_type,
 )
 from autogen_core.exceptions import CantHandleException
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from ._channel import RequestChannel
 from ._config import KafkaAgentConfig
 from ._message_type import KafkaMessageType, check_message_type
 from ._pending import BridgeStats
+from ._telemetry import BridgeTelemetry
 
 __all__ = ["KafkaStreamingAgent"]
 
@@ -47,6 +50,8 @@ class KafkaStreamingAgent(BaseAgent, Generic[Req, Resp]):
             the messages this agent handles.
         response_type: the ``@dataclass`` (subclass of :class:`KafkaMessageType`) it
             answers with.
+        tracer_provider: OpenTelemetry tracer provider; the global one by default.
+        meter_provider: OpenTelemetry meter provider; the global one by default.
 
     Raises:
         TypeError: ``config`` is not a :class:`KafkaAgentConfig`, or a message type
@@ -61,6 +66,9 @@ class KafkaStreamingAgent(BaseAgent, Generic[Req, Resp]):
         description: str,
         request_type: type[Req],
         response_type: type[Resp],
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not isinstance(config, KafkaAgentConfig):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"config must be a KafkaAgentConfig, got {type(config).__name__}")
@@ -75,6 +83,7 @@ class KafkaStreamingAgent(BaseAgent, Generic[Req, Resp]):
             request_type,
             response_type,
             source=f"akx://bridge/{config.kafka_config.name}",
+            telemetry=BridgeTelemetry(tracer_provider, meter_provider),
         )
 
     @property

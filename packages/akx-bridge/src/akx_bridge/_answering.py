@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import Message
 
 from akx_events import DataclassSerde, EventDecodeError, SchemaRegistryConfig, avro_schema_for
+from akx_events._telemetry import log_fields
 from akx_events.exceptions import UnknownSchemaError
 
 from ._config import RequestProcessorConfig, topic_subject
@@ -27,11 +28,12 @@ from ._contract import (
 )
 from ._handler import Handler
 from ._message_type import namespace_of
+from ._telemetry import BridgeTelemetry, ProcessingOutcome
 from ._transactions import OutgoingRecord
 
 __all__ = ["RequestAnswerer"]
 
-logger = logging.getLogger("akx_bridge.processor")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent.processor")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -46,6 +48,7 @@ class RequestAnswerer(Generic[Req, Resp]):
         request_type: the request dataclass.
         response_type: the response dataclass.
         counts: the processor's counters, updated here.
+        telemetry: where spans and metrics go.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class RequestAnswerer(Generic[Req, Resp]):
         request_type: type[Req],
         response_type: type[Resp],
         counts: dict[str, int],
+        telemetry: BridgeTelemetry,
     ) -> None:
         registry = config.kafka_config.schema_registry_config
         assert registry is not None  # the config checked it
@@ -63,6 +67,8 @@ class RequestAnswerer(Generic[Req, Resp]):
         self._response_type = response_type
         self._registry: SchemaRegistryConfig = registry
         self._counts = counts
+        self._telemetry = telemetry
+        self._group = config.group_id or config.kafka_config.group_id
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self.request_serde: DataclassSerde[Req] = DataclassSerde(
             request_type,
@@ -103,8 +109,14 @@ class RequestAnswerer(Generic[Req, Resp]):
     async def answer(self, message: Message) -> list[OutgoingRecord]:
         """The records answering ``message``; never raises for a bad request or handler."""
         self._counts["requests"] += 1
-        headers = message.headers()
         correlation_id = correlation_id_of(message)
+        with self._telemetry.process(message, self._group, correlation_id) as outcome:
+            return await self._answer(message, correlation_id, outcome)
+
+    async def _answer(
+        self, message: Message, correlation_id: str | None, outcome: ProcessingOutcome
+    ) -> list[OutgoingRecord]:
+        headers = message.headers()
         reply_topic = header_text(headers, REPLY_TO_HEADER) or self._config.response_topic
         try:
             try:
@@ -112,11 +124,13 @@ class RequestAnswerer(Generic[Req, Resp]):
             except UnknownSchemaError:
                 request = await self.request_serde.decode_async(message.value())
         except EventDecodeError as exc:
+            outcome.failed("dead_letter", type(exc).__name__)
             out = [self._dead_letter(message, qualified_type_name(exc), str(exc))]
             if correlation_id is not None:
                 out.append(self._error_reply(reply_topic, correlation_id, exc, headers))
             return out
         if correlation_id is None:
+            outcome.failed("dead_letter", "MissingCorrelationId")
             return [self._dead_letter(message, "MissingCorrelationId", "request has no id")]
         try:
             async with self._semaphore:
@@ -129,7 +143,13 @@ class RequestAnswerer(Generic[Req, Resp]):
             serde = await self.reply_serde(reply_topic)
             value = serde.encode(response, topic=reply_topic)
         except Exception as exc:
-            logger.warning("handler failed on request %s: %r", correlation_id, exc)
+            outcome.failed("error", type(exc).__name__, exc)
+            logger.warning(
+                "handler failed on request %s: %r",
+                correlation_id,
+                exc,
+                extra=log_fields(message, message_id=correlation_id),
+            )
             return [self._error_reply(reply_topic, correlation_id, exc, headers)]
         self._counts["replies"] += 1
         key = correlation_id.encode()
@@ -152,12 +172,14 @@ class RequestAnswerer(Generic[Req, Resp]):
 
     def _dead_letter(self, message: Message, error_type: str, reason: str) -> OutgoingRecord:
         self._counts["dead_lettered"] += 1
+        self._telemetry.dead_lettered(message.topic() or "", error_type)
         logger.warning(
             "dead-lettering request %s/%s@%s: %s",
             message.topic(),
             message.partition(),
             message.offset(),
             reason,
+            extra=log_fields(message, error_type=error_type),
         )
         key = message.key()
         return OutgoingRecord(

@@ -18,7 +18,6 @@ from akx_events import (
     KafkaTransportError,
     TopicSpec,
     ensure_topics,
-    inject_trace_headers,
 )
 
 from ._config import KafkaAgentConfig, topic_subject
@@ -26,11 +25,12 @@ from ._contract import request_headers
 from ._message_type import namespace_of
 from ._pending import BridgeStats, PendingReplies
 from ._reply_reader import ReplyReader
+from ._telemetry import BridgeTelemetry, note_delivery
 from .exceptions import BridgeClosedError
 
 __all__ = ["RequestChannel"]
 
-logger = logging.getLogger("akx_bridge")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -65,6 +65,7 @@ class RequestChannel(Generic[Req, Resp]):
         request_type: the request dataclass.
         response_type: the response dataclass.
         source: ``ce_source`` of the requests (names the sender).
+        telemetry: where spans and metrics go; the global providers by default.
     """
 
     def __init__(
@@ -74,8 +75,10 @@ class RequestChannel(Generic[Req, Resp]):
         response_type: type[Resp],
         *,
         source: str,
+        telemetry: BridgeTelemetry | None = None,
     ) -> None:
         self._config = config
+        self._telemetry = telemetry or BridgeTelemetry()
         registry = config.kafka_config.schema_registry_config
         assert registry is not None  # KafkaAgentConfig checked it
         self._request_serde = DataclassSerde(
@@ -173,6 +176,7 @@ class RequestChannel(Generic[Req, Resp]):
             serde=self._response_serde,
             producer=producer,
             dead_letter_topic=config.reply_dead_letter_topic,
+            telemetry=self._telemetry,
         )
         await producer.start()
         # The reader is positioned before the first request leaves, so no reply is missed.
@@ -200,33 +204,36 @@ class RequestChannel(Generic[Req, Resp]):
         pending = self._pending
         correlation_id = pending.new_id()
         key = correlation_id.encode()
-        headers = request_headers(key, self._reply_to, self._ce_type, self._source)
-        headers.extend(inject_trace_headers())
-        future = pending.expect(correlation_id, config.request_topic, config.request_timeout)
-        if cancellation_token is not None:
-            cancellation_token.link_future(future)
-        try:
-            while not future.done():
-                try:
-                    delivery = producer.produce(
-                        config.request_topic, value, key=key, headers=headers
-                    )
-                except KafkaTransportError as exc:
-                    if not exc.retriable:
-                        raise
-                    # librdkafka's queue is full: wait for room, within the deadline.
-                    await asyncio.sleep(_FULL_QUEUE_PAUSE)
-                    continue
-                pending.counts["requests"] += 1
-                delivery.add_done_callback(lambda d: _on_delivery(d, pending, correlation_id))
-                break
-        except BaseException:
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()  # retrieved: the error raised here says more
-            raise
-        return await future
+        with self._telemetry.call(config.request_topic, correlation_id) as span:
+            headers = request_headers(key, self._reply_to, self._ce_type, self._source)
+            headers.extend(self._telemetry.trace_headers())
+            future = pending.expect(correlation_id, config.request_topic, config.request_timeout)
+            if cancellation_token is not None:
+                cancellation_token.link_future(future)
+            try:
+                while not future.done():
+                    try:
+                        delivery = producer.produce(
+                            config.request_topic, value, key=key, headers=headers
+                        )
+                    except KafkaTransportError as exc:
+                        if not exc.retriable:
+                            raise
+                        # librdkafka's queue is full: wait for room, within the deadline.
+                        await asyncio.sleep(_FULL_QUEUE_PAUSE)
+                        continue
+                    pending.counts["requests"] += 1
+                    delivery.add_done_callback(lambda d: _on_delivery(d, pending, correlation_id))
+                    if span is not None:
+                        delivery.add_done_callback(lambda d: note_delivery(span, d))
+                    break
+            except BaseException:
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # retrieved: the error raised here says more
+                raise
+            return await future
 
     async def close(self) -> None:
         """Fail waiting requests and stop the Kafka clients. Idempotent."""

@@ -13,7 +13,7 @@ from .exceptions import BridgeTimeoutError
 
 __all__ = ["BridgeStats", "PendingReplies"]
 
-logger = logging.getLogger("akx_bridge")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,18 +21,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import Consumer, Message, TopicPartition
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 
 from akx_events import AsyncConsumer, TopicSpec, ensure_topics
 
 from ._answering import RequestAnswerer
 from ._config import KafkaAgentConfig, RequestProcessorConfig
 from ._handler import Handler, handler_types
+from ._telemetry import BridgeTelemetry
 from ._transactions import TransactionalProducer
 from .exceptions import BridgeClosedError
 
 __all__ = ["ProcessorStats", "RequestProcessor", "serve"]
 
-logger = logging.getLogger("akx_bridge.processor")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent.processor")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -85,6 +88,8 @@ class RequestProcessor(Generic[Req, Resp]):
         handler: ``async def handler(request: Req) -> Resp``.
         request_type: defaults to the annotation of the handler's first parameter.
         response_type: defaults to the handler's return annotation.
+        tracer_provider: OpenTelemetry tracer provider; the global one by default.
+        meter_provider: OpenTelemetry meter provider; the global one by default.
 
     Raises:
         TypeError: a type is missing or not a ``@dataclass`` ``KafkaMessageType``.
@@ -97,6 +102,8 @@ class RequestProcessor(Generic[Req, Resp]):
         *,
         request_type: type[Req] | None = None,
         response_type: type[Resp] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if isinstance(config, KafkaAgentConfig):
             config = RequestProcessorConfig.for_agent_config(config)
@@ -106,7 +113,12 @@ class RequestProcessor(Generic[Req, Resp]):
         self._config = config
         self._counts: dict[str, int] = dict.fromkeys(ProcessorStats.__dataclass_fields__, 0)
         self._answerer: RequestAnswerer[Req, Resp] = RequestAnswerer(
-            config, handler, self._request_type, self._response_type, self._counts
+            config,
+            handler,
+            self._request_type,
+            self._response_type,
+            self._counts,
+            BridgeTelemetry(tracer_provider, meter_provider),
         )
         self._backlog: collections.deque[Message] = collections.deque()
         self._has_work = asyncio.Event()
@@ -270,15 +282,24 @@ async def serve(
     *,
     request_type: type[Req] | None = None,
     response_type: type[Resp] | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> None:
     """Answer requests with ``handler`` until cancelled (or until a fatal Kafka error).
+
+    The arguments are those of :class:`RequestProcessor`.
 
     Raises:
         TypeError: the request or response type is missing or unsuitable.
         KafkaTransportError: the processor could not commit a transaction.
     """
     processor = RequestProcessor(
-        config, handler, request_type=request_type, response_type=response_type
+        config,
+        handler,
+        request_type=request_type,
+        response_type=response_type,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
     )
     try:
         await processor.start()

@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import OFFSET_END, Message, TopicPartition
 
 from akx_events import AsyncConsumer, AsyncProducer, DataclassSerde, EventDecodeError
+from akx_events._telemetry import log_fields
 from akx_events.exceptions import UnknownSchemaError
 
 from ._contract import (
@@ -29,11 +30,12 @@ from ._contract import (
     raw_correlation_id,
 )
 from ._pending import PendingReplies
+from ._telemetry import BridgeTelemetry
 from .exceptions import MalformedReplyError, RemoteHandlerError
 
 __all__ = ["ReplyReader"]
 
-logger = logging.getLogger("akx_bridge")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent")
 
 
 class ReplyReader:
@@ -48,6 +50,7 @@ class ReplyReader:
         serde: decodes reply values.
         producer: writes dead letters.
         dead_letter_topic: where unreadable replies are copied.
+        telemetry: counts dead letters (the global meter provider's by default).
     """
 
     def __init__(
@@ -60,8 +63,10 @@ class ReplyReader:
         serde: DataclassSerde[Any],
         producer: AsyncProducer,
         dead_letter_topic: str,
+        telemetry: BridgeTelemetry | None = None,
     ) -> None:
         self._pending = pending
+        self._telemetry = telemetry or BridgeTelemetry()
         self._serde = serde
         self._producer = producer
         self._dead_letter_topic = dead_letter_topic
@@ -159,6 +164,7 @@ class ReplyReader:
 
     def _dead_letter(self, message: Message, error_type: str, reason: str) -> None:
         self._pending.counts["malformed_replies"] += 1
+        self._telemetry.dead_lettered(message.topic() or "", error_type)
         logger.warning(
             "dead-lettering reply %s/%s@%s to %s: %s",
             message.topic(),
@@ -166,6 +172,7 @@ class ReplyReader:
             message.offset(),
             self._dead_letter_topic,
             reason,
+            extra=log_fields(message, error_type=error_type),
         )
         key = message.key()
         try:

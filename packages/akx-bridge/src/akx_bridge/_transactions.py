@@ -24,7 +24,7 @@ from ._contract import Header
 
 __all__ = ["OutgoingRecord", "TransactionalProducer"]
 
-logger = logging.getLogger("akx_bridge")
+logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent")
 
 _ATTEMPTS = 3
 _RETRY_PAUSE = 0.2

@@ -30,6 +30,7 @@ from ._config import KafkaMemoryConfig
 from ._dead_letters import DeadLetters
 from ._reader import SessionReader
 from ._state import Change
+from ._telemetry import MemoryTelemetry
 from .exceptions import MemoryStateError, ReplayTimeoutError
 
 __all__ = ["MemoryChangelog", "partition_for"]
@@ -66,12 +67,19 @@ class MemoryChangelog:
         config: the memory configuration.
         session_id: the session.
         source: this instance's writer id (``MemoryEvent.source``).
+        telemetry: where spans and metrics go; the global providers by default.
 
     Raises:
         MemoryStateError: the Kafka configuration has no Schema Registry.
     """
 
-    def __init__(self, config: KafkaMemoryConfig, session_id: str, source: str) -> None:
+    def __init__(
+        self,
+        config: KafkaMemoryConfig,
+        session_id: str,
+        source: str,
+        telemetry: MemoryTelemetry | None = None,
+    ) -> None:
         registry = config.kafka_config.schema_registry_config
         if registry is None:
             raise MemoryStateError(
@@ -87,8 +95,12 @@ class MemoryChangelog:
         self._producer = AsyncProducer(
             self._kafka.producer_config(), name=f"akx-memory-producer-{source}"
         )
-        self._dead_letters = DeadLetters(self._producer, self._topic, config.dlq_topic, source)
+        self._telemetry = telemetry or MemoryTelemetry(self._topic)
+        self._dead_letters = DeadLetters(
+            self._producer, self._topic, config.dlq_topic, source, self._telemetry
+        )
         self.reader = SessionReader(session_id, self._serde, self._dead_letters, source)
+        self.reader.lag.on_sample = self._telemetry.lag_sample
         self._consumer: AsyncConsumer | None = None
         self._partition = 0
 
@@ -176,12 +188,14 @@ class MemoryChangelog:
             source=self._source,
             time=datetime.now(timezone.utc),
         )
-        extra = [(FORM_HEADER, encoded.form)] if encoded else []
-        value, headers = self._serde.encode(event, topic=self._topic, extra_headers=extra)
         key = self._prefix + (change.memory_id or "").encode("utf-8", "surrogatepass")
-        message = await self._producer.send(
-            self._topic, value, key=key, headers=headers, partition=self._partition
-        )
+        with self._telemetry.write(change.action, change.memory_id):
+            extra = [(FORM_HEADER, encoded.form)] if encoded else []
+            extra += self._telemetry.trace_headers()
+            value, headers = self._serde.encode(event, topic=self._topic, extra_headers=extra)
+            message = await self._producer.send(
+                self._topic, value, key=key, headers=headers, partition=self._partition
+            )
         offset = message.offset()
         assert offset is not None
         self.reader.state.acknowledged(offset, change)

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from confluent_kafka import Message
 
 from akx_events import AsyncProducer
+from akx_events._telemetry import error_type
+
+from ._telemetry import MemoryTelemetry
 
 __all__ = ["DeadLetters"]
 
@@ -37,10 +40,19 @@ class DeadLetters:
         source_topic: the memory topic the records come from.
         topic: the dead-letter topic.
         reader: who found the record (the memory instance's source id).
+        telemetry: counts dead letters.
     """
 
-    def __init__(self, producer: AsyncProducer, source_topic: str, topic: str, reader: str) -> None:
+    def __init__(
+        self,
+        producer: AsyncProducer,
+        source_topic: str,
+        topic: str,
+        reader: str,
+        telemetry: MemoryTelemetry | None = None,
+    ) -> None:
         self._producer = producer
+        self._telemetry = telemetry
         self._source_topic = source_topic
         self._topic = topic
         self._reader = reader
@@ -64,6 +76,8 @@ class DeadLetters:
         """
         partition, offset, key = record
         self.count += 1
+        if self._telemetry is not None:
+            self._telemetry.dead_lettered(error_type(error))
         where = f"{self._source_topic}[{partition}]@{offset}"
         logger.warning(
             "skipping unreadable memory record %s (copied to %s): %s: %s",
@@ -71,6 +85,7 @@ class DeadLetters:
             self._topic,
             type(error).__name__,
             error,
+            extra={"topic": self._source_topic, "partition": partition, "offset": offset},
         )
         copied = [(name, _as_bytes(header)) for name, header in headers or []]
         copied += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
 
 __all__ = ["ReplicationLag"]
 
@@ -18,16 +19,22 @@ class ReplicationLag:
 
     Args:
         window: how many recent samples the percentiles are computed over.
+        on_sample: also called with each sample (e.g. to record it as a metric).
     """
 
-    def __init__(self, window: int = 10_000) -> None:
+    def __init__(
+        self, window: int = 10_000, on_sample: Callable[[float], None] | None = None
+    ) -> None:
         self._samples: collections.deque[float] = collections.deque(maxlen=window)
         self._count = 0
+        self.on_sample = on_sample
 
     def record(self, seconds: float) -> None:
         """Add a sample."""
         self._samples.append(seconds)
         self._count += 1
+        if self.on_sample is not None:
+            self.on_sample(seconds)
 
     @property
     def last(self) -> float | None:

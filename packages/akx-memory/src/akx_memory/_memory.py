@@ -14,6 +14,8 @@ from autogen_core import CancellationToken
 from autogen_core.memory import Memory, MemoryContent, MemoryQueryResult, UpdateContextResult
 from autogen_core.model_context import ChatCompletionContext
 from autogen_core.models import SystemMessage
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
 from typing_extensions import Self
 
 from akx_events import ConfigurationError
@@ -25,6 +27,7 @@ from ._context import last_message_text
 from ._lag import ReplicationLag
 from ._scoring import BM25Scorer, MemoryScorer, searchable_text
 from ._state import Change, SessionState
+from ._telemetry import MemoryTelemetry
 from .exceptions import KafkaMemoryError, MemoryEntryNotFoundError, MemoryStateError
 
 __all__ = ["KafkaMemory", "KafkaMemoryQueryResult"]
@@ -64,6 +67,8 @@ class KafkaMemory(Memory):
         scorer: ranks entries for :meth:`query`; :class:`BM25Scorer` by default.
         name: a name for this memory (AutoGen's ``Memory`` naming); defaults to
             ``kafka_memory:<session_id>``.
+        tracer_provider: OpenTelemetry tracer provider; the global one by default.
+        meter_provider: OpenTelemetry meter provider; the global one by default.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class KafkaMemory(Memory):
         *,
         scorer: MemoryScorer | None = None,
         name: str | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not isinstance(session_id, str) or not session_id:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigurationError("session_id", f"{session_id!r} must be a non-empty string")
@@ -81,7 +88,8 @@ class KafkaMemory(Memory):
         self._scorer: MemoryScorer = scorer if scorer is not None else BM25Scorer()
         self._name = name or f"kafka_memory:{session_id}"
         self._source = f"akx-memory/{uuid.uuid4().hex[:16]}"
-        self._changelog = MemoryChangelog(config, session_id, self._source)
+        telemetry = MemoryTelemetry(config.memory_topic, tracer_provider, meter_provider)
+        self._changelog = MemoryChangelog(config, session_id, self._source, telemetry)
         self._state: SessionState = self._changelog.reader.state
         self._phase: _Phase = "new"
         self._lock = asyncio.Lock()

@@ -7,7 +7,8 @@ Three processes talk through Kafka:
 - the sentiment service (``service.py``) answers the bridge's requests, as a Flink job would.
 
 With no Kafka configured (``AKX_BOOTSTRAP_SERVERS`` unset) the embedded development stack is
-started first, so the sample runs offline with no setup.
+started first, so the sample runs offline with no setup. ``--otel-console`` prints every
+process's spans and metrics to stderr (see ``telemetry.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from autogen_kafka_extension import KafkaAgentRuntimeFactory
 
 from .modules.events import SentimentRequest, SentimentResponse
 from .modules.forwarding_agent import ForwardingAgent
+from .telemetry import ENV as OTEL_ENV
+from .telemetry import configure as configure_telemetry
 
 HERE = Path(__file__).parent
 FORWARDER = AgentId("forwarding_agent", "default")
@@ -192,7 +195,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--input", type=Path, help="score each line of this file (batch mode)")
     parser.add_argument("--format", choices=["table", "jsonl"], default="table")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument(
+        "--otel-console",
+        action="store_true",
+        help="print the OpenTelemetry spans and metrics of all three processes to stderr",
+    )
     args = parser.parse_args(argv)
+    if args.otel_console:
+        os.environ[OTEL_ENV] = "console"  # inherited by the processes started below
+    shutdown_telemetry = configure_telemetry("sentiment-worker2")
+    try:
+        run_processes(args)
+    finally:
+        if shutdown_telemetry is not None:
+            shutdown_telemetry()
+    return 0
+
+
+def run_processes(args: argparse.Namespace) -> None:
+    """Start Kafka if needed, the service and worker 1, then run this worker."""
     with kafka_environment() as where:
         print(f"Kafka: {os.environ.get(BOOTSTRAP_ENV)} ({where})", file=sys.stderr)
         with (
@@ -200,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             background("sentiment_sample.worker1", "worker1 ready"),
         ):
             asyncio.run(run_sample(args))
-    return 0
 
 
 def run() -> None:

@@ -17,12 +17,14 @@ from autogen_kafka_extension import serve
 
 from .modules.events import SentimentRequest, SentimentResponse
 from .scoring import score_request
+from .telemetry import configure as configure_telemetry
 
 HERE = Path(__file__).parent
 
 
 async def main() -> None:
     """Serve until SIGTERM or SIGINT."""
+    shutdown_telemetry = configure_telemetry("sentiment-service")
     config = load_agent_config(HERE / "agent_config.yml")
     task = asyncio.create_task(
         serve(config, score_request, request_type=SentimentRequest, response_type=SentimentResponse)
@@ -33,6 +35,8 @@ async def main() -> None:
     print("service ready", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    if shutdown_telemetry is not None:
+        shutdown_telemetry()
 
 
 if __name__ == "__main__":

@@ -14,12 +14,14 @@ from autogen_kafka_extension import KafkaAgentRuntimeFactory, KafkaStreamingAgen
 
 from .modules.events import SentimentRequest, SentimentResponse
 from .modules.forwarding_agent import BRIDGE
+from .telemetry import configure as configure_telemetry
 
 HERE = Path(__file__).parent
 
 
 async def main() -> None:
     """Run until SIGTERM or SIGINT."""
+    shutdown_telemetry = configure_telemetry("sentiment-worker1")
     runtime = await KafkaAgentRuntimeFactory.create_runtime_from_file(HERE / "config_worker1.yml")
     bridge = KafkaStreamingAgent(
         config=load_agent_config(HERE / "agent_config.yml"),
@@ -38,6 +40,8 @@ async def main() -> None:
         await stopping.wait()
     finally:
         await runtime.close()
+        if shutdown_telemetry is not None:
+            shutdown_telemetry()
 
 
 if __name__ == "__main__":
