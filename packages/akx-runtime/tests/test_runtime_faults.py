@@ -6,11 +6,18 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from autogen_core import AgentId, BaseAgent, MessageContext
 
-from akx_events import BrokerUnavailableError, KafkaConfig, SchemaRegistryConfig
-from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig
+from akx_events import (
+    BrokerUnavailableError,
+    KafkaConfig,
+    SchemaRegistryConfig,
+)
+from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig, RemoteHandlerError
 
 
 def _closed_port() -> int:
@@ -48,3 +55,37 @@ async def test_unreachable_broker_fails_start_quickly_naming_servers() -> None:
 
 def _runtime_threads(before: set[threading.Thread]) -> set[threading.Thread]:
     return {t for t in set(threading.enumerate()) - before if not t.name.startswith("asyncio_")}
+
+
+class _Big(BaseAgent):
+    def __init__(self) -> None:
+        super().__init__("answers too much")
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        return "x" * message if isinstance(message, int) else message
+
+
+async def test_an_oversized_reply_reaches_its_caller_as_an_error_at_once(
+    runtime_config: Callable[..., KafkaAgentRuntimeConfig],
+) -> None:
+    async with KafkaAgentRuntime(runtime_config()) as runtime:
+        await _Big.register(runtime, "big", _Big)
+        started = time.monotonic()
+        # The remote error keeps its type name; its class takes other arguments than a
+        # message, so it arrives as RemoteHandlerError.
+        with pytest.raises(RemoteHandlerError, match=r"PayloadTooLargeError.*over the limit"):
+            await runtime.send_message(1_200_000, AgentId("big", "k"))
+        assert time.monotonic() - started < 5  # not the 10 s request timeout
+        assert await runtime.send_message("small", AgentId("big", "k")) == "small"
+
+
+def test_the_producer_gives_up_on_a_record_after_the_request_timeout(
+    runtime_config: Callable[..., KafkaAgentRuntimeConfig],
+) -> None:
+    runtime = KafkaAgentRuntime(runtime_config(request_timeout=12))
+    assert runtime._producer_config()["message.timeout.ms"] == 12_000  # pyright: ignore[reportPrivateUsage]
+    kafka = runtime_config().kafka_config.with_overrides(
+        producer_extra={"message.timeout.ms": 60_000}
+    )
+    chosen = KafkaAgentRuntime(runtime_config(kafka_config=kafka))
+    assert chosen._producer_config()["message.timeout.ms"] == 60_000  # pyright: ignore[reportPrivateUsage]

@@ -127,7 +127,9 @@ class SchemaRegistryConfig:
     extra: Mapping[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
-        url = (self.url or "").strip()
+        # A YAML file can hold any type here (``url: 8081``): refuse it as a bad
+        # setting rather than fail on .strip().
+        url = self.url.strip() if isinstance(self.url, str) else ""  # pyright: ignore[reportUnnecessaryIsInstance]
         if not re.match(r"^(https?|mock)://[^\s]+$", url):
             raise ConfigurationError(
                 "schema_registry.url",

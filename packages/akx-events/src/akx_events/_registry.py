@@ -12,7 +12,13 @@ from confluent_kafka.schema_registry import SchemaRegistryError as _ConfluentReg
 from ._config import SchemaRegistryConfig
 from .exceptions import SchemaIncompatibleError, SchemaRegistryError
 
-__all__ = ["NOT_FOUND", "create_registry_client", "registry_call", "registry_url"]
+__all__ = [
+    "DEFAULT_REGISTRY_TIMEOUT",
+    "NOT_FOUND",
+    "create_registry_client",
+    "registry_call",
+    "registry_url",
+]
 
 T = TypeVar("T")
 
@@ -20,6 +26,14 @@ T = TypeVar("T")
 NOT_FOUND = 404
 _CONFLICT = 409
 _RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+#: Seconds one HTTP request to Schema Registry may take. confluent-kafka's client
+#: passes ``timeout=None`` to httpx unless told otherwise, which means no timeout at
+#: all: a registry that accepts connections but never answers (hung, or behind a
+#: black-holing network) would block a caller forever. With the client's default
+#: ``max.retries`` of 3, a call then ends within about 4 x 5 s plus 7 s of backoff.
+#: ``SchemaRegistryConfig.extra["timeout"]`` overrides it.
+DEFAULT_REGISTRY_TIMEOUT = 5.0
 
 _mock_clients: dict[str, SchemaRegistryClient] = {}
 _mock_lock = threading.Lock()
@@ -30,10 +44,13 @@ def create_registry_client(config: SchemaRegistryConfig) -> SchemaRegistryClient
 
     ``mock://<name>`` URLs give confluent-kafka's in-memory registry. Every client
     created here for the same mock URL shares one registry, as producers and
-    consumers of one process would share a real one.
+    consumers of one process would share a real one. HTTP requests time out after
+    :data:`DEFAULT_REGISTRY_TIMEOUT` seconds unless ``extra`` sets ``timeout``.
     """
     if not config.url.startswith("mock://"):
-        return SchemaRegistryClient(config.client_config())
+        conf = config.client_config()
+        conf.setdefault("timeout", DEFAULT_REGISTRY_TIMEOUT)
+        return SchemaRegistryClient(conf)
     with _mock_lock:
         client = _mock_clients.get(config.url)
         if client is None:

@@ -38,6 +38,7 @@ from opentelemetry.trace import TracerProvider
 
 from akx_events import (
     AgentRef,
+    EventEncodeError,
     EventSerde,
     RegistrationEvent,
     RequestEvent,
@@ -208,7 +209,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._serde = EventSerde(registry, source=f"akx/{self._worker_id}")
         await self._serde.prepare()
         self._producer = AsyncProducer(
-            kafka.producer_config(), name=f"akx-producer-{self._worker_id}"
+            self._producer_config(), name=f"akx-producer-{self._worker_id}"
         )
         await self._producer.start()
         self._dead_letters = DeadLetterWriter(
@@ -259,6 +260,16 @@ class KafkaAgentRuntime(AgentRuntime):
         if not self._directory_targets:
             self._directory_ready.set()
         await asyncio.wait_for(self._directory_ready.wait(), self._config.start_timeout)
+
+    def _producer_config(self) -> dict[str, Any]:
+        config = self._kafka.producer_config()
+        # A record not delivered within the request timeout is of no use to anyone (its
+        # caller gave up); librdkafka's default would hold publishes and registrations
+        # for five minutes while the broker is away.
+        if "delivery.timeout.ms" not in config:
+            timeout_ms = int(max(self._config.request_timeout, 5) * 1000)
+            config.setdefault("message.timeout.ms", timeout_ms)
+        return config
 
     def _check_running(self) -> None:
         if self._state != "running":
@@ -612,7 +623,8 @@ class KafkaAgentRuntime(AgentRuntime):
                     await self._produce(self._layout.replies(owner), route, key=message_id)
             await self._fan_out(recipients, sender, event_for)
             # A copy for observers outside the runtime; nobody waits for it.
-            self._produce_nowait(self._layout.publish, event_for(None), key=topic_id.source)
+            copy = self._produce_nowait(self._layout.publish, event_for(None), key=topic_id.source)
+            copy.add_done_callback(_log_failed_reply)
 
     async def _fan_out(
         self,
@@ -1027,7 +1039,24 @@ class KafkaAgentRuntime(AgentRuntime):
         serde = self._serde
         assert serde is not None
         trace_headers = self._telemetry.trace_headers()
-        value, headers = serde.encode(response, topic=event.reply_to, extra_headers=trace_headers)
+        try:
+            value, headers = serde.encode(
+                response, topic=event.reply_to, extra_headers=trace_headers
+            )
+        except EventEncodeError as exc:
+            # A result too large (or otherwise unencodable) must not leave its caller
+            # waiting out the timeout: it gets the error instead.
+            logger.error("the reply to message %s cannot be sent: %s", event.message_id, exc)
+            failure = ResponseEvent(
+                message_id=event.message_id,
+                sender=response.sender,
+                recipient=response.recipient,
+                error=describe(exc),
+                metadata={k: v for k, v in response.metadata.items() if k == _ACK},
+            )
+            value, headers = serde.encode(
+                failure, topic=event.reply_to, extra_headers=trace_headers
+            )
         return StoredReply(
             topic=event.reply_to,
             key=event.message_id.encode(),
