@@ -13,10 +13,10 @@ SCRIPT = """
 import json, signal, sys, time
 settings = json.loads(sys.argv[1])
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(settings["exit_code"]))
-print("hello", flush=True)
-print(settings["line"], flush=True)
 sys.stderr.write("some diagnostics\\n")
 sys.stderr.flush()
+print("hello", flush=True)
+print(settings["line"], flush=True)
 if settings.get("crash"):
     sys.exit(3)
 time.sleep(60)
