@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -315,9 +316,12 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
         future.result(10)
 
 
-async def run(stack: KafkaStack, quick: bool) -> None:
-    rounds, per_round, burst = (3, 50, 200) if quick else (6, 300, 500)
-    warmup = 30 if quick else 100
+async def measure(
+    stack: KafkaStack, rounds: int, per_round: int, burst: int, mode: str
+) -> dict[str, Any]:
+    """Round-trip percentiles and burst rates of each client, measured in turns."""
+    quick = mode != "full"
+    warmup = {"smoke": 10, "quick": 30}.get(mode, 100)
     run_id = uuid.uuid4().hex[:6]
     bridge_topics = (f"bench-{run_id}-bridge-req", f"bench-{run_id}-bridge-resp")
     raw_topics = (f"bench-{run_id}-raw-req", f"bench-{run_id}-raw-resp")
@@ -412,11 +416,22 @@ async def run(stack: KafkaStack, quick: bool) -> None:
         await runtime.stop()
         await runtime.close()
 
-    report(latencies, bursts, processor_times, burst, stack, agent)
-    print(
-        f"a reply for another bridge instance costs {foreign_us:.2f} µs of this instance's loop "
-        "(read one header, compare the instance prefix, skip)"
-    )
+    stats = {name: percentiles(samples) for name, samples in latencies.items()}
+    return {
+        "stack": stack.kind,
+        "partitions": PARTITIONS,
+        "text_chars": len(TEXT),
+        "round_trips": len(latencies[RAW]),
+        "bursts": len(bursts[RAW]),
+        "burst_size": burst,
+        "latency_ms": stats,
+        "burst_rps": {name: burst / statistics.median(times) for name, times in bursts.items()},
+        "processor_ms": percentiles(processor_times) if processor_times else None,
+        "foreign_reply_us": foreign_us,
+        "counters": dataclasses.asdict(agent.stats),
+        "ratio_p50": stats[RUNTIME]["p50"] / stats[RAW]["p50"],
+        "ratio_p99": stats[RUNTIME]["p99"] / stats[RAW]["p99"],
+    }
 
 
 def foreign_reply_cost(settings: dict[str, Any], topic: str) -> float:
@@ -492,34 +507,26 @@ async def _processor_row(
     return times
 
 
-def report(
-    latencies: dict[str, list[float]],
-    bursts: dict[str, list[float]],
-    processor: list[float],
-    burst: int,
-    stack: KafkaStack,
-    agent: KafkaStreamingAgent[Any, Any],
-) -> None:
-    count = len(latencies[RAW])
+def report(results: dict[str, Any]) -> None:
     print(
-        f"stack: {stack.kind}; {PARTITIONS} partitions; {len(TEXT)}-char text; {count} sequential "
-        f"round trips and {len(bursts[RAW])} bursts of {burst} per client, interleaved"
+        f"stack: {results['stack']}; {results['partitions']} partitions; "
+        f"{results['text_chars']}-char text; {results['round_trips']} sequential round trips "
+        f"and {results['bursts']} bursts of {results['burst_size']} per client, interleaved"
     )
     print()
     header_row = " | ".join(f"{h:>7}" for h in ("p50 ms", "p90 ms", "p99 ms", "mean ms"))
     print(f"| {'client':<42} | {header_row} | {'burst req/s':>11} |")
     print(f"|{'-' * 44}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 13}|")
-    stats = {name: percentiles(samples) for name, samples in latencies.items()}
-    rates = {name: burst / statistics.median(times) for name, times in bursts.items()}
-    for name in latencies:
+    stats, rates = results["latency_ms"], results["burst_rps"]
+    for name in stats:
         cells = " | ".join(f"{stats[name][k]:>7.2f}" for k in ("p50", "p90", "p99", "mean"))
         print(f"| {name:<42} | {cells} | {rates[name]:>11,.0f} |")
-    if processor:
-        p = percentiles(processor)
+    p = results["processor_ms"]
+    if p:
         cells = " | ".join(f"{p[k]:>7.2f}" for k in ("p50", "p90", "p99", "mean"))
         print(f"| {'bridge -> RequestProcessor (transactional)':<42} | {cells} | {'':>11} |")
     print()
-    print(f"bridge counters: {agent.stats}")
+    print(f"bridge counters: {results['counters']}")
     print()
     raw = stats[RAW]
     for name in (DIRECT, RUNTIME):
@@ -528,6 +535,10 @@ def report(
             f"p99 {stats[name]['p99'] / raw['p99']:.2f}x, "
             f"burst throughput {rates[name] / rates[RAW]:.2f}x"
         )
+    print(
+        f"a reply for another bridge instance costs {results['foreign_reply_us']:.2f} µs of this "
+        "instance's loop (read one header, compare the instance prefix, skip)"
+    )
 
 
 def main() -> None:
@@ -543,8 +554,11 @@ def main() -> None:
         run_processor_service(json.loads(args.serve_processor))
         return
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    rounds, per_round, burst = (3, 50, 200) if args.quick else (6, 300, 500)
     with open_stack() as stack:
-        asyncio.run(run(stack, args.quick))
+        report(
+            asyncio.run(measure(stack, rounds, per_round, burst, "quick" if args.quick else "full"))
+        )
 
 
 if __name__ == "__main__":

@@ -190,7 +190,9 @@ def settings_for(stack: KafkaStack) -> dict[str, Any]:
     }
 
 
-async def run(settings: dict[str, Any], count: int, probes: int) -> None:
+async def measure(stack: KafkaStack, count: int, probes: int) -> dict[str, Any]:
+    """Replay rates (alone and with another session between) and add -> visible lag."""
+    settings = settings_for(stack)
     alone = f"bench-replay-{uuid.uuid4().hex[:8]}"
     mixed = f"bench-mixed-{uuid.uuid4().hex[:8]}"
     async with KafkaMemory(memory_config(settings, alone, "bench-init"), "init"):
@@ -203,7 +205,22 @@ async def run(settings: dict[str, Any], count: int, probes: int) -> None:
     one = await replay(settings, alone, count)
     two = await replay(settings, mixed, count)
     lags = await lag(settings, probes)
+    return {
+        "entries": count,
+        "replay": one,
+        "replay_mixed": two,
+        "lag_ms": lags,
+        "target_rate": TARGET_RATE,
+    }
 
+
+def report(results: dict[str, Any]) -> None:
+    count, one, two, lags = (
+        results["entries"],
+        results["replay"],
+        results["replay_mixed"],
+        results["lag_ms"],
+    )
     rows = [
         (
             f"replay {count:,} entries (start() until replayed)",
@@ -246,7 +263,7 @@ def main() -> None:
         return
     count, probes = (10_000, 100) if args.quick else (100_000, 500)
     with open_stack(allow_containers=False) as stack:
-        asyncio.run(run(settings_for(stack), count, probes))
+        report(asyncio.run(measure(stack, count, probes)))
 
 
 if __name__ == "__main__":

@@ -1,163 +1,56 @@
-"""RPC latency and throughput: KafkaAgentRuntime vs raw confluent-kafka request/reply.
+"""RPC latency and throughput: KafkaAgentRuntime vs raw confluent-kafka vs autogen-ext gRPC.
 
-Both sides run the same shape on the same broker: the caller in this process, the echo
-handler in a second OS process, one request topic, one reply topic, the same payload.
-Measured side by side in one run, reported as ratios (the machine is noisy).
+All three run the same shape: the caller in this process, the echo agent (or echo
+service) in another OS process, the same 200-character payload. The gRPC runtime also
+has its host in a third process. Latency is measured one call at a time, the three
+clients taking turns in rounds; throughput with N callers in flight, clients taking
+turns at every level.
 
-    uv run python benchmarks/rpc.py            # full run
-    uv run python benchmarks/rpc.py --quick    # smoke check
+    uv run python -m benchmarks rpc [--quick]     # or: uv run python benchmarks/rpc.py
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import os
-import subprocess
 import sys
-import threading
+from pathlib import Path
+
+if not __package__:  # run as a script: import this file as part of its package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
+
+import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, cast
 
-from autogen_core import AgentId, BaseAgent, MessageContext
+from autogen_core import AgentId
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from akx_dev import KafkaStack, open_stack
-from akx_events import KafkaConfig, SchemaRegistryConfig
-from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig
+from akx_dev import KafkaStack
+from akx_runtime import KafkaAgentRuntime
 
-PAYLOAD = "x" * 200
+from ._agents import Echo, add_serializers
+from ._common import (
+    Sizes,
+    Worker,
+    has_journal_switch,
+    pct,
+    progress,
+    runtime_config,
+    stack_dict,
+    start_workers,
+    stop_workers,
+)
 
+Call = Callable[[], Awaitable[Any]]
 
-class EchoAgent(BaseAgent):
-    def __init__(self) -> None:
-        super().__init__("echo")
-
-    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
-        return message
-
-
-def runtime_config(stack: KafkaStack, prefix: str, worker: str) -> KafkaAgentRuntimeConfig:
-    kafka = KafkaConfig(
-        name=worker,
-        group_id=f"{prefix}-group",
-        client_id=worker,
-        bootstrap_servers=stack.bootstrap_servers,
-        schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
-        num_partitions=1,
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
-    )
-    return KafkaAgentRuntimeConfig(
-        kafka_config=kafka,
-        request_topic=f"{prefix}-req",
-        response_topic=f"{prefix}-resp",
-        registry_topic=f"{prefix}-registry",
-        subscription_topic=f"{prefix}-subs",
-        publish_topic=f"{prefix}-pub",
-        request_timeout=30,
-        worker_id=worker,
-    )
-
-
-# ----------------------------------------------------------------- worker processes
-
-
-async def serve_akx(stack: KafkaStack, prefix: str) -> None:
-    runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "echo-worker"))
-    await runtime.register_factory("echo", EchoAgent)
-    await runtime.start()
-    print("ready", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    await runtime.stop()
-
-
-def serve_raw(stack: KafkaStack, prefix: str) -> None:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.bootstrap_servers,
-            "group.id": f"{prefix}-raw-service",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": True,
-            **stack.consumer_settings(),
-        }
-    )
-    producer = Producer(
-        {
-            "bootstrap.servers": stack.bootstrap_servers,
-            "enable.idempotence": True,
-            **stack.producer_settings(),
-        }
-    )
-    consumer.subscribe([f"{prefix}-raw-req"])
-    print("ready", flush=True)
-    closed = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
-    while not closed.is_set():
-        message = consumer.poll(0.1)
-        if message is None or message.error() is not None:
-            continue
-        headers = cast("dict[str, bytes]", dict(message.headers() or []))
-        producer.produce(
-            headers["reply-to"].decode(),
-            message.value(),
-            key=message.key(),
-            headers=[("correlation-id", headers["correlation-id"])],
-        )
-        producer.poll(0)
-    producer.flush(5)
-    consumer.close()
-
-
-def start_worker(kind: str, stack: KafkaStack, prefix: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--serve",
-            kind,
-            "--stack",
-            json.dumps(stack_dict(stack)),
-            "--prefix",
-            prefix,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    if process.stdout.readline().strip() != "ready":
-        raise RuntimeError(f"{kind} worker did not start")
-    return process
-
-
-def stop_worker(process: subprocess.Popen[str]) -> None:
-    assert process.stdin is not None
-    process.stdin.close()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-def stack_dict(stack: KafkaStack) -> dict[str, str]:
-    return {
-        "bootstrap_servers": stack.bootstrap_servers,
-        "schema_registry_url": stack.schema_registry_url,
-        "kind": stack.kind,
-    }
-
-
-# ------------------------------------------------------------------------- callers
+# For the scaling figures in the README: payload size and request-topic partitions.
+PAYLOAD = "x" * int(os.environ.get("AKX_BENCH_PAYLOAD", "200"))
+PARTITIONS = int(os.environ.get("AKX_BENCH_PARTITIONS", "1"))
+CLIENTS = ("raw", "akx", "grpc")
 
 
 class RawCaller:
@@ -188,18 +81,24 @@ class RawCaller:
         self.thread = self.loop.run_in_executor(None, self._read)
 
     def _read(self) -> None:
+        # One loop wake-up per batch of replies, as akx does.
         while self.running:
-            message = self.consumer.poll(0.05)
-            if message is None or message.error() is not None:
+            first = self.consumer.poll(0.05)
+            if first is None:
                 continue
-            correlation = cast("dict[str, bytes]", dict(message.headers() or []))["correlation-id"]
-            value = cast(bytes, message.value())
-            self.loop.call_soon_threadsafe(self._settle, correlation, value)
+            replies: list[tuple[bytes, bytes]] = []
+            for message in [first, *self.consumer.consume(499, 0)]:
+                if message.error() is not None:
+                    continue
+                headers = cast("dict[str, bytes]", dict(message.headers() or []))
+                replies.append((headers["correlation-id"], cast(bytes, message.value())))
+            self.loop.call_soon_threadsafe(self._settle, replies)
 
-    def _settle(self, correlation: bytes, value: bytes) -> None:
-        future = self.pending.pop(correlation, None)
-        if future is not None and not future.done():
-            future.set_result(value)
+    def _settle(self, replies: list[tuple[bytes, bytes]]) -> None:
+        for correlation, value in replies:
+            future = self.pending.pop(correlation, None)
+            if future is not None and not future.done():
+                future.set_result(value)
 
     async def call(self, payload: str) -> bytes:
         correlation = uuid.uuid4().hex.encode()
@@ -221,124 +120,206 @@ class RawCaller:
         self.producer.flush(5)
 
 
-async def measure_latency(call: Callable[[], Awaitable[Any]], count: int) -> list[float]:
-    for _ in range(20):  # warm up: connections, group assignment, schema caches
-        await call()
+STALL_SECONDS = 120.0
+
+
+async def measure_latency(call: Call, count: int) -> list[float]:
+    """Milliseconds per call, one at a time.
+
+    A call that takes longer than ``STALL_SECONDS`` (the embedded broker's fetch stalls,
+    see the README) is abandoned and recorded as taking that long, so the run goes on
+    and the stall shows in p99.
+    """
     samples: list[float] = []
     for _ in range(count):
         started = time.perf_counter()
-        await call()
+        task = asyncio.ensure_future(call())
+        done, _pending = await asyncio.wait([task], timeout=STALL_SECONDS)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            task.result()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
-async def measure_throughput(
-    call: Callable[[], Awaitable[Any]], concurrency: int, total: int
-) -> float:
+async def measure_throughput(call: Call, concurrency: int, total: int, timeout: float) -> float:
+    """Requests per second with ``concurrency`` callers until ``total`` calls are done.
+
+    Bounded by ``timeout`` seconds: a client that stalls yields NaN instead of hanging
+    the whole run.
+    """
     remaining = total
+    done = 0
 
     async def caller() -> None:
-        nonlocal remaining
+        nonlocal remaining, done
         while remaining > 0:
             remaining -= 1
             await call()
+            done += 1
 
     started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return total / (time.perf_counter() - started)
+    tasks = [asyncio.ensure_future(caller()) for _ in range(concurrency)]
+    finished, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in finished:
+        task.result()  # a failed call fails the section
+    if pending:
+        return float("nan")
+    return done / (time.perf_counter() - started)
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def _requests_at(sizes: Sizes, level: int) -> int:
+    # Few callers are latency-bound: 500 calls say as much as 3,000, in a sixth of the time.
+    return min(sizes.per_level, max(500, 40 * level))
 
 
-async def run(quick: bool) -> dict[str, Any]:
-    count = 200 if quick else 2000
-    levels = [1, 8, 64] if quick else [1, 8, 64, 256]
-    levels = [int(x) for x in os.environ.get("AKX_BENCH_LEVELS", "").split(",") if x] or levels
-    total = 300 if quick else 3000
-    prefix = f"bench-{uuid.uuid4().hex[:6]}"
-    results: dict[str, Any] = {}
-    with ExitStack() as stack_scope:
-        stack = stack_scope.enter_context(open_stack(allow_containers=False))
-        admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
-        for topic in (f"{prefix}-raw-req", f"{prefix}-raw-reply"):
-            admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
-        raw_worker = start_worker("raw", stack, prefix)
-        akx_worker = start_worker("akx", stack, prefix)
-        try:
-            raw = RawCaller(stack, prefix)
-            runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "caller"))
-            await runtime.start()
-            recipient = AgentId("echo", "default")
-
-            async def akx_call() -> Any:
-                return await runtime.send_message(PAYLOAD, recipient)
-
-            async def raw_call() -> Any:
-                return await raw.call(PAYLOAD)
-
-            # Interleave the two, in rounds, so drift in machine load hits both alike.
-            akx_lat: list[float] = []
-            raw_lat: list[float] = []
-            for _ in range(4):
-                raw_lat += await measure_latency(raw_call, count // 4)
-                akx_lat += await measure_latency(akx_call, count // 4)
-            results["latency_ms"] = {
-                "raw": {"p50": pct(raw_lat, 0.5), "p99": pct(raw_lat, 0.99)},
-                "akx": {"p50": pct(akx_lat, 0.5), "p99": pct(akx_lat, 0.99)},
-            }
-            results["throughput_rps"] = {}
-            for level in levels:
-                raw_rps = await measure_throughput(raw_call, level, total)
-                akx_rps = await measure_throughput(akx_call, level, total)
-                results["throughput_rps"][level] = {"raw": raw_rps, "akx": akx_rps}
-            await runtime.stop()
-            await raw.close()
-        finally:
-            stop_worker(raw_worker)
-            stop_worker(akx_worker)
-    return results
+def _clients(sizes: Sizes) -> tuple[str, ...]:
+    # Without the journal: the runtime's processed-request log off, to show its cost.
+    # Not in smoke runs (one more process to start).
+    extra = ("akx_nojournal",) if sizes.mode != "smoke" and has_journal_switch() else ()
+    return (*CLIENTS, *extra)
 
 
-def report(results: dict[str, Any]) -> None:
-    lat = results["latency_ms"]
-    print("RPC latency, sequential, 200-byte payload (ms)")
-    print(f"{'':8}{'p50':>8}{'p99':>8}")
-    for name in ("raw", "akx"):
-        print(f"{name:8}{lat[name]['p50']:8.2f}{lat[name]['p99']:8.2f}")
-    print(
-        f"{'ratio':8}{lat['akx']['p50'] / lat['raw']['p50']:7.2f}x"
-        f"{lat['akx']['p99'] / lat['raw']['p99']:7.2f}x   (targets: p50 <= 1.3x, p99 <= 2x)"
-    )
-    print()
-    print("RPC throughput (requests/s) by concurrent callers")
-    print(f"{'callers':>8}{'raw':>10}{'akx':>10}{'ratio':>8}")
-    for level, row in results["throughput_rps"].items():
-        print(f"{level:>8}{row['raw']:10.0f}{row['akx']:10.0f}{row['akx'] / row['raw']:7.2f}x")
+async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
+    prefix = f"rpc-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
+    for topic in (f"{prefix}-raw-req", f"{prefix}-raw-reply"):
+        partitions = PARTITIONS if topic.endswith("-req") else 1
+        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(10)
+    from ._grpc import free_address
+
+    host = free_address()
+    clients = _clients(sizes)
+    common = {"stack": stack_dict(stack), "prefix": prefix, "partitions": PARTITIONS}
+    workers = [
+        Worker("raw-echo", **common),
+        Worker("akx", **common, worker="echo-worker", roles=["echo"]),
+        Worker("grpc-host", host=host),
+    ]
+    if "akx_nojournal" in clients:
+        workers.append(
+            Worker(
+                "akx",
+                stack=stack_dict(stack),
+                prefix=f"{prefix}-nj",
+                partitions=PARTITIONS,
+                worker="echo-worker-nj",
+                roles=["echo"],
+                journal=False,
+            )
+        )
+    start_workers(*workers)
+    grpc_worker = Worker("grpc", host=host, roles=["echo"])
+    workers.append(grpc_worker)
+    start_workers(grpc_worker)
+    # The processes serving each client; gRPC counts its host, which relays every message.
+    serving = {
+        "raw": workers[:1],
+        "akx": workers[1:2],
+        "grpc": [workers[2], grpc_worker],
+        "akx_nojournal": workers[3:4],
+    }
+    try:
+        return await _measure(stack, sizes, prefix, host, clients, serving)
+    finally:
+        stop_workers(*reversed(workers))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small counts, for CI smoke runs")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--serve", choices=["akx", "raw"], help=argparse.SUPPRESS)
-    parser.add_argument("--stack", help=argparse.SUPPRESS)
-    parser.add_argument("--prefix", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        stack = KafkaStack(**json.loads(args.stack))
-        if args.serve == "akx":
-            asyncio.run(serve_akx(stack, args.prefix))
-        else:
-            serve_raw(stack, args.prefix)
-        return
-    results = asyncio.run(run(args.quick))
-    report(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+def _cpu(workers: list[Worker]) -> float | None:
+    seconds = [w.cpu_seconds() for w in workers]
+    return None if None in seconds else sum(s for s in seconds if s is not None)
+
+
+async def _measure(
+    stack: KafkaStack,
+    sizes: Sizes,
+    prefix: str,
+    host: str,
+    clients: tuple[str, ...],
+    serving: dict[str, list[Worker]],
+) -> dict[str, Any]:
+    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+    raw = RawCaller(stack, prefix)
+    runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "caller", partitions=PARTITIONS))
+    await runtime.start()
+    plain = None
+    if "akx_nojournal" in clients:
+        plain = KafkaAgentRuntime(
+            runtime_config(stack, f"{prefix}-nj", "caller-nj", partitions=PARTITIONS, journal=False)
+        )
+        await plain.start()
+    grpc = GrpcWorkerAgentRuntime(host_address=host)
+    add_serializers(grpc)
+    await grpc.start()
+    recipient = AgentId("echo", "default")
+    message = Echo(text=PAYLOAD)
+    calls: dict[str, Call] = {
+        "raw": lambda: raw.call(PAYLOAD),
+        "akx": lambda: runtime.send_message(message, recipient),
+        "grpc": lambda: grpc.send_message(message, recipient),
+    }
+    if plain is not None:
+        calls["akx_nojournal"] = lambda: plain.send_message(message, recipient)
+    cpu_us: dict[str, float | None] = {}
+    n = len(clients)
+    try:
+        rounds = 4
+        steps = rounds * n + len(sizes.levels) * n
+        latency: dict[str, list[float]] = {name: [] for name in clients}
+        throughput: dict[str, dict[str, float]] = {name: {} for name in clients}
+        with progress.bar(steps, "rpc") as bar:
+            for name in clients:  # warm up: connections, group assignment, schema caches
+                await measure_latency(calls[name], 20)
+            # Take turns in rounds, so drift in machine load hits all clients alike.
+            for _ in range(rounds):
+                for name in clients:
+                    latency[name] += await measure_latency(
+                        calls[name], sizes.latency_count // rounds
+                    )
+                    bar.update()
+            for i, level in enumerate(sizes.levels):
+                order = clients[i % n :] + clients[: i % n]
+                for name in order:
+                    bar.set_postfix_str(f"{name} x{level}")
+                    before = _cpu(serving[name])
+                    count = _requests_at(sizes, level)
+                    throughput[name][str(level)] = await measure_throughput(
+                        calls[name], level, count, timeout=STALL_SECONDS
+                    )
+                    after = _cpu(serving[name])
+                    if level == max(sizes.levels):
+                        used = None if before is None or after is None else after - before
+                        cpu_us[name] = None if used is None else used / count * 1e6
+                    bar.update()
+    finally:
+        await grpc.stop()
+        await runtime.stop()
+        if plain is not None:
+            await plain.stop()
+        await raw.close()
+    return {
+        "payload_chars": len(PAYLOAD),
+        "partitions": PARTITIONS,
+        "latency_ms": {
+            name: {"p50": pct(s, 0.5), "p99": pct(s, 0.99), "samples": [round(x, 3) for x in s]}
+            for name, s in latency.items()
+        },
+        "throughput_rps": throughput,
+        "levels": list(sizes.levels),
+        # CPU (all threads) of the serving processes per request at the most callers,
+        # where idle fetch polling is negligible: less load-sensitive than wall time.
+        "server_cpu_us_per_request": cpu_us,
+        "requests_per_level": {str(level): _requests_at(sizes, level) for level in sizes.levels},
+    }
 
 
 if __name__ == "__main__":
-    main()
+    from .__main__ import main
+
+    raise SystemExit(main(["rpc", *sys.argv[1:]]))

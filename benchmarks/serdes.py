@@ -1,6 +1,6 @@
 """Serde benchmark: EventSerde vs raw fastavro on a typical RequestEvent (200-byte payload).
 
-Run: ``uv run python benchmarks/serdes.py [--quick]``
+Run: ``uv run python benchmarks/serdes.py [--quick]`` (or ``python -m benchmarks serdes``)
 
 Every row encodes and decodes the same RequestEvent, in the same process and run:
 
@@ -47,13 +47,15 @@ from akx_events._headers import HeaderWriter, check_headers
 from akx_events._schema_cache import schema_json
 
 TOPIC = "akx.requests.assistant"
+RAW = "raw fastavro (dict, no framing)"
+SERDE = "EventSerde (event, wire format, CE headers)"
 
 
-def typical_event() -> RequestEvent:
+def typical_event(size: int = 200) -> RequestEvent:
     return RequestEvent(
         message_id="6f1c2a9e4b7d4e0f9a3c5b2d1e8f7a6b",
         kind="rpc_request",
-        payload=os.urandom(200),
+        payload=os.urandom(size),
         type_name="autogen_agentchat.messages.TextMessage",
         data_content_type="application/json",
         recipient=AgentRef(type="assistant", key="default"),
@@ -64,7 +66,7 @@ def typical_event() -> RequestEvent:
     )
 
 
-def measure(steps: list[Callable[[], Any]], number: int, rounds: int) -> list[float]:
+def measure_steps(steps: list[Callable[[], Any]], number: int, rounds: int) -> list[float]:
     """Microseconds per call of each step: the best of ``rounds`` runs of ``number`` calls.
 
     The steps take turns within every round, so a machine busy with other work slows
@@ -87,12 +89,37 @@ class _Identity:
         return body
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="EventSerde vs raw fastavro")
-    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
-    args = parser.parse_args()
-    number, rounds = (1_000, 5) if args.quick else (5_000, 25)
+def by_payload(number: int, rounds: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    """EventSerde and raw fastavro encode+decode (µs) as the payload grows."""
+    serde = EventSerde(SchemaRegistryConfig(url="mock://benchmark-sizes"))
+    serde.prepare_sync()
+    parsed = fastavro.parse_schema(event_schema(RequestEvent))
+    rows: dict[str, Any] = {}
+    for size in sizes:
+        event = typical_event(size)
+        record = to_avro_record(event)
+        value, headers = serde.encode(event, topic=TOPIC)
+        stream = io.BytesIO()
+        fastavro.schemaless_writer(stream, parsed, record)
+        raw_value = stream.getvalue()
 
+        def raw_round_trip(record: Any = record, raw_value: bytes = raw_value) -> None:
+            fastavro.schemaless_writer(io.BytesIO(), parsed, record)
+            fastavro.schemaless_reader(io.BytesIO(raw_value), parsed, None)
+
+        def serde_round_trip(
+            event: RequestEvent = event, value: bytes = value, headers: Any = headers
+        ) -> None:
+            serde.encode(event, topic=TOPIC)
+            serde.decode(value, headers)
+
+        raw_us, serde_us = measure_steps([raw_round_trip, serde_round_trip], number, rounds)
+        rows[str(size)] = {"raw_us": raw_us, "serde_us": serde_us, "ratio": serde_us / raw_us}
+    return rows
+
+
+def measure(number: int, rounds: int) -> dict[str, Any]:
+    """Microseconds per encode and decode of each path, and EventSerde's ratio to raw."""
     event = typical_event()
     schema = event_schema(RequestEvent)
     parsed = fastavro.parse_schema(schema)
@@ -149,9 +176,9 @@ def main() -> None:
         check_headers(writer.headers(event), ce_type)
 
     rows = [
-        ("raw fastavro (dict, no framing)", raw_encode, raw_decode),
+        (RAW, raw_encode, raw_decode),
         (
-            "EventSerde (event, wire format, CE headers)",
+            SERDE,
             lambda: serde.encode(event, topic=TOPIC),
             lambda: serde.decode(value, headers),
         ),
@@ -162,32 +189,65 @@ def main() -> None:
         ),
     ]
     steps = [step for _, encode, decode in rows for step in (encode, decode)]
-    times = measure([*steps, sdk_headers, our_headers], number, rounds)
-    results = [(name, times[2 * i], times[2 * i + 1]) for i, (name, _, _) in enumerate(rows)]
-    sdk, ours = times[-2], times[-1]
+    times = measure_steps([*steps, sdk_headers, our_headers], number, rounds)
+    paths = {
+        name: {"encode_us": times[2 * i], "decode_us": times[2 * i + 1]}
+        for i, (name, _, _) in enumerate(rows)
+    }
+    for row in paths.values():
+        row["total_us"] = row["encode_us"] + row["decode_us"]
+    return {
+        "payload_bytes": len(event.payload),
+        "value_bytes": len(value),
+        "headers": len(headers),
+        "number": number,
+        "rounds": rounds,
+        "paths": paths,
+        "headers_only_us": {"cloudevents_sdk": times[-2], "event_serde": times[-1]},
+        "ratio": paths[SERDE]["total_us"] / paths[RAW]["total_us"],
+        "by_payload_bytes": by_payload(
+            max(50, number // 5), max(2, rounds // 2), (200, 2_000, 20_000, 200_000)
+        ),
+    }
 
-    raw_total = results[0][1] + results[0][2]
+
+def report(results: dict[str, Any]) -> None:
+    paths = results["paths"]
+    raw_total = paths[RAW]["total_us"]
     print(
-        f"RequestEvent, {len(event.payload)}-byte payload; value {len(value)} bytes, "
-        f"{len(headers)} headers; best of {rounds} rounds x {number} calls"
+        f"RequestEvent, {results['payload_bytes']}-byte payload; value {results['value_bytes']} "
+        f"bytes, {results['headers']} headers; best of {results['rounds']} rounds x "
+        f"{results['number']} calls"
     )
     print()
     print(
         f"| {'path':<46} | {'encode µs':>9} | {'decode µs':>9} | {'total µs':>8} | {'vs raw':>6} |"
     )
     print(f"|{'-' * 48}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 8}|")
-    for name, enc, dec in results:
-        total = enc + dec
-        ratio = total / raw_total
-        print(f"| {name:<46} | {enc:>9.2f} | {dec:>9.2f} | {total:>8.2f} | {ratio:>5.2f}x |")
+    for name, row in paths.items():
+        print(
+            f"| {name:<46} | {row['encode_us']:>9.2f} | {row['decode_us']:>9.2f} "
+            f"| {row['total_us']:>8.2f} | {row['total_us'] / raw_total:>5.2f}x |"
+        )
+    sdk, ours = (
+        results["headers_only_us"]["cloudevents_sdk"],
+        results["headers_only_us"]["event_serde"],
+    )
     print()
     print(
         f"headers only, round trip: cloudevents SDK binding {sdk:.2f} µs, "
         f"EventSerde {ours:.2f} µs ({sdk / ours:.1f}x slower with the SDK)"
     )
-    ratio = (results[1][1] + results[1][2]) / raw_total
     print()
-    print(f"EventSerde / raw fastavro = {ratio:.2f}x (target <= 2.0x)")
+    print(f"EventSerde / raw fastavro = {results['ratio']:.2f}x (target <= 2.0x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="EventSerde vs raw fastavro")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = parser.parse_args()
+    number, rounds = (1_000, 5) if args.quick else (5_000, 25)
+    report(measure(number, rounds))
 
 
 if __name__ == "__main__":

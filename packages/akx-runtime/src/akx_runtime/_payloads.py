@@ -64,16 +64,21 @@ class PayloadCodec:
 
     def __init__(self) -> None:
         self.registry = SerializationRegistry()
+        # Per type name, the content types registered for it (every send asks; the
+        # registry only answers by scanning all its serializers). Cleared on add.
+        self._content_type_cache: dict[str, list[str]] = {}
 
     def add(self, serializer: MessageSerializer[Any] | list[MessageSerializer[Any]]) -> None:
         """Register serializers (``AgentRuntime.add_message_serializer``)."""
         self.registry.add_serializer(serializer)
+        self._content_type_cache.clear()
 
     def add_type(self, cls: type[Any]) -> bool:
         """Register AutoGen's serializer for ``cls`` if it has one; says whether it did."""
         serializers = try_get_known_serializers_for_type(cls)
         if serializers:
             self.registry.add_serializer(serializers)
+            self._content_type_cache.clear()
         return bool(serializers)
 
     def encode(self, message: Any) -> EncodedPayload:
@@ -116,6 +121,9 @@ class PayloadCodec:
         )
 
     def _content_types(self, type_name: str) -> list[str]:
+        cached = self._content_type_cache.get(type_name)
+        if cached is not None:
+            return cached
         # Prefer what AutoGen registered for this name: JSON first, then protobuf.
         registered = [
             ct
@@ -123,6 +131,8 @@ class PayloadCodec:
             if name == type_name
         ]
         registered.sort(key=lambda ct: ct != JSON_DATA_CONTENT_TYPE)
+        if registered:  # unknown names stay uncached: add_type() may register them next
+            self._content_type_cache[type_name] = registered
         return registered
 
     def decode(

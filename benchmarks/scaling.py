@@ -1,0 +1,113 @@
+"""Scaling: one agent type with a CPU-bound handler on one worker process, then on two.
+
+The type's request topic has four partitions; callers spread requests over 64 agent
+keys, so the consumer group shares them between the workers. Each request burns
+``spin_ms`` of CPU in pure Python. The caller keeps 64 requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import uuid
+from typing import Any
+
+from autogen_core import AgentId
+
+from akx_dev import KafkaStack
+from akx_runtime import KafkaAgentRuntime
+
+from ._agents import Done, Work
+from ._common import (
+    Sizes,
+    Worker,
+    progress,
+    ratio,
+    runtime_config,
+    stack_dict,
+    start_workers,
+    stop_workers,
+)
+
+PARTITIONS = 4
+KEYS = 64
+IN_FLIGHT = 32
+
+
+async def _drive(
+    runtime: KafkaAgentRuntime, total: int, spin_ms: float
+) -> tuple[float, dict[int, int]]:
+    """Throughput over ``total`` requests, and how many each worker process handled."""
+    handled: collections.Counter[int] = collections.Counter()
+    remaining = total
+
+    async def caller(start: int) -> None:
+        nonlocal remaining
+        n = start
+        while remaining > 0:
+            remaining -= 1
+            done: Done = await runtime.send_message(
+                Work(spin_ms=spin_ms), AgentId("cpu", f"k{n % KEYS}")
+            )
+            handled[done.pid] += 1
+            n += IN_FLIGHT
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(caller(i) for i in range(IN_FLIGHT))), 300)
+    return total / (time.perf_counter() - started), dict(handled)
+
+
+def _workers(stack: KafkaStack, count: int) -> tuple[str, list[Worker]]:
+    prefix = f"scale{count}-{uuid.uuid4().hex[:6]}"
+    common = {"stack": stack_dict(stack), "prefix": prefix, "partitions": PARTITIONS}
+    workers = [
+        Worker("akx", **common, worker=f"cpu-worker-{i}", roles=["cpu"]) for i in range(count)
+    ]
+    return prefix, workers
+
+
+async def _measure(
+    stack: KafkaStack, sizes: Sizes, prefix: str, workers: int, bar: Any
+) -> dict[str, Any]:
+    runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "caller", partitions=PARTITIONS))
+    await runtime.start()
+    try:
+        # Warm up until every worker has answered: the group has split the partitions.
+        deadline = time.monotonic() + 60
+        while True:
+            _rate, seen = await _drive(
+                runtime, max(IN_FLIGHT, sizes.scaling_requests // 4), sizes.spin_ms
+            )
+            if len(seen) >= workers or time.monotonic() > deadline:
+                break
+        await asyncio.sleep(0.5)  # let a rebalance still settling finish
+        bar.update()
+        rate, handled = await _drive(runtime, sizes.scaling_requests, sizes.spin_ms)
+        bar.update()
+    finally:
+        await runtime.stop()
+    return {"rps": rate, "per_worker": sorted(handled.values(), reverse=True)}
+
+
+async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
+    # All three worker processes start together (start-up dominates short runs); the
+    # idle ones only poll, which costs nothing measurable.
+    one_prefix, one_workers = _workers(stack, 1)
+    two_prefix, two_workers = _workers(stack, 2)
+    start_workers(*one_workers, *two_workers)
+    try:
+        with progress.bar(4, "scaling") as bar:
+            one = await _measure(stack, sizes, one_prefix, 1, bar)
+            two = await _measure(stack, sizes, two_prefix, 2, bar)
+    finally:
+        stop_workers(*one_workers, *two_workers)
+    return {
+        "spin_ms": sizes.spin_ms,
+        "partitions": PARTITIONS,
+        "in_flight": IN_FLIGHT,
+        "requests": sizes.scaling_requests,
+        "one_worker": one,
+        "two_workers": two,
+        "ratio": ratio(two["rps"], one["rps"]),
+    }

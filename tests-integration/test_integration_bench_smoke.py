@@ -1,0 +1,66 @@
+"""The benchmark suite runs end to end in its smoke size (no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("serdes", "rpc", "scaling", "fanout", "memory", "bridge")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
+    results_path, plot_path = tmp_path / "bench.json", tmp_path / "bench.png"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKX_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--no-progress",
+            "--json",
+            str(results_path),
+            "--plot",
+            str(plot_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=360,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    results = json.loads(results_path.read_text())
+    assert results["meta"]["mode"] == "smoke"
+    assert set(SECTIONS) <= set(results)
+
+    rpc = results["rpc"]
+    for client in ("raw", "akx", "grpc"):
+        assert rpc["latency_ms"][client]["p50"] > 0
+        for level in rpc["levels"]:
+            assert rpc["throughput_rps"][client][str(level)] > 0  # NaN (a stall) fails too
+    scaling = results["scaling"]
+    assert sum(scaling["one_worker"]["per_worker"]) == scaling["requests"]
+    assert len(scaling["two_workers"]["per_worker"]) == 2  # both workers took requests
+    assert set(results["fanout"]["ratio"]) == {"1", "10"}
+    assert all(math.isfinite(v) for v in results["fanout"]["ratio"].values())
+    assert results["serdes"]["ratio"] > 0
+    assert results["memory"]["replay"]["rate"] > 0
+    assert results["memory"]["lag_ms"]["samples"] > 0
+    assert results["bridge"]["latency_ms"]["bridge via runtime.send_message"]["p50"] > 0
+
+    names = " ".join(t["name"] for t in results["targets"])
+    for word in ("latency", "throughput", "scaling", "fan-out", "serde", "memory", "bridge"):
+        assert word in names
+    assert "Targets" in result.stdout
+    assert plot_path.read_bytes().startswith(b"\x89PNG")
