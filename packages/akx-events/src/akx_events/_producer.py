@@ -4,12 +4,23 @@
 the event loop; everything that can wait (delivery reports, flush, close) runs on a
 thread of its own. Each produced record gets an asyncio future that completes when
 the broker acknowledged it.
+
+Delivery reports are collected on the delivery thread and handed to the loop in
+batches, one wake-up per ``poll()`` however many records it acknowledged: a wake-up
+per record costs a self-pipe write and a GIL hand-off each, which under load made
+``produce`` calls on the loop wait for the GIL far longer than they run.
+
+A producer that hit a fatal error (an idempotent producer fenced by the broker, as the
+embedded broker does after a record timed out) is replaced by a new one at the next
+``produce``: its queued records fail, later ones go through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -28,11 +39,23 @@ Headers = Sequence[tuple[str, bytes | None]]
 
 _POLL_SECONDS = 0.05
 
+#: Errors after which an idempotent producer never delivers again.
+_FENCED = frozenset({KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
+
+#: A delivery report waiting for the loop: the record's future, error, message, topic.
+_Report = tuple["asyncio.Future[Message]", "KafkaError | None", Message, str]
+
 
 def transport_error(error: KafkaError, what: str) -> KafkaTransportError:
     """Turn a librdkafka error into the akx error a caller can act on."""
     if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):  # pyright: ignore[reportPrivateUsage]
         return BrokerUnavailableError(f"{what}: {error.str()}")
+    if error.code() == KafkaError._MSG_TIMED_OUT:  # pyright: ignore[reportPrivateUsage]
+        # librdkafka flags it as final, but sending again once the broker answers works.
+        return KafkaTransportError(
+            f"{what}: not acknowledged within message.timeout.ms ({error.str()})",
+            retriable=True,
+        )
     return KafkaTransportError(f"{what}: {error.str()}", retriable=bool(error.retriable()))
 
 
@@ -52,6 +75,15 @@ class AsyncProducer:
         self._thread: threading.Thread | None = None
         self._running = threading.Event()
         self._closed = False
+        # Filled by delivery callbacks on whichever thread serves them (the delivery
+        # thread, or flush() in a worker thread); drained on the loop.
+        self._reports: collections.deque[_Report] = collections.deque()
+        self._wake_pending = False
+        # Set by the error callback on a fatal error; acted on by the next produce().
+        self._fatal: KafkaError | None = None
+        # Replaced producers, to be purged and polled once on the delivery thread.
+        self._retired: collections.deque[Producer] = collections.deque()
+        self.replacements = 0
 
     @property
     def started(self) -> bool:
@@ -73,13 +105,73 @@ class AsyncProducer:
         self._thread.start()
 
     def _on_error(self, error: KafkaError) -> None:
-        logger.warning("%s: %s", self._name, error.str())
+        if error.fatal():
+            self._fatal = error
+            logger.error("%s: fatal error, a new producer takes over: %s", self._name, error.str())
+        else:
+            logger.warning("%s: %s", self._name, error.str())
+
+    def _replace_if_fatal(self) -> None:
+        """Swap a producer that hit a fatal error for a new one (on the loop)."""
+        if self._fatal is None or self._producer is None:
+            return
+        self._fatal = None
+        config = dict(self._config)
+        config.setdefault("error_cb", self._on_error)
+        retired, self._producer = self._producer, Producer(config)
+        self._retired.append(retired)
+        self.replacements += 1
 
     def _serve(self) -> None:
-        producer = self._producer
-        assert producer is not None
         while self._running.is_set():
+            producer = self._producer
+            if producer is None:
+                return
             producer.poll(_POLL_SECONDS)
+            while self._retired:
+                self._retire(self._retired.popleft())
+            self._hand_over()
+
+    def _retire(self, producer: Producer) -> None:
+        # Its records can no longer be delivered: fail their futures now.
+        with contextlib.suppress(Exception):
+            producer.purge()
+            producer.poll(0)
+            producer.flush(0)
+
+    def _report(
+        self,
+        future: asyncio.Future[Message],
+        topic: str,
+        error: KafkaError | None,
+        message: Message,
+    ) -> None:
+        # A librdkafka delivery callback: only queue the report (see the module doc).
+        self._reports.append((future, error, message, topic))
+        if error is not None and (error.fatal() or error.code() in _FENCED):
+            # Every later record of this producer would fail the same way.
+            if self._fatal is None:
+                logger.error("%s: %s; a new producer takes over", self._name, error.str())
+            self._fatal = error
+
+    def _hand_over(self) -> None:
+        """Wake the loop once for all reports queued since its last drain."""
+        loop = self._loop
+        if not self._reports or self._wake_pending or loop is None:
+            return
+        self._wake_pending = True
+        try:
+            loop.call_soon_threadsafe(self._settle_reports)
+        except RuntimeError:  # the loop is closed: nobody awaits these futures any more
+            self._wake_pending = False
+
+    def _settle_reports(self) -> None:
+        # Cleared before draining: a report queued after this line schedules a new
+        # drain, one queued before it is taken by this one.
+        self._wake_pending = False
+        reports = self._reports
+        while reports:
+            _settle(*reports.popleft())
 
     def produce(
         self,
@@ -96,14 +188,13 @@ class AsyncProducer:
             AkxError: the producer is not started.
             KafkaTransportError: librdkafka refused the record (e.g. its queue is full).
         """
+        if self._fatal is not None:
+            self._replace_if_fatal()
         producer, loop = self._producer, self._loop
         if producer is None or loop is None:
             raise AkxError(f"{self._name} is not started")
         future: asyncio.Future[Message] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
-            loop.call_soon_threadsafe(_settle, future, error, message, topic)
-
+        on_delivery = functools.partial(self._report, future, topic)
         kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": on_delivery}
         if headers:
             kwargs["headers"] = list(headers)
@@ -144,7 +235,9 @@ class AsyncProducer:
         producer = self._producer
         if producer is None:
             return 0
-        return await asyncio.to_thread(producer.flush, timeout)
+        remaining = await asyncio.to_thread(producer.flush, timeout)
+        self._settle_reports()  # those flush() served on its thread
+        return remaining
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to ``timeout``), then stop. Idempotent."""
@@ -155,16 +248,20 @@ class AsyncProducer:
         if producer is None:
             return
         remaining = await asyncio.to_thread(producer.flush, timeout)
+        self._settle_reports()
         if remaining:
             logger.warning("%s stopped with %d undelivered records", self._name, remaining)
         self._running.clear()
         thread, self._thread = self._thread, None
         if thread is not None:
             await asyncio.to_thread(thread.join)
+        while self._retired:
+            self._retire(self._retired.popleft())
         # Fail what could not be delivered instead of leaving its future pending.
         with contextlib.suppress(Exception):
             producer.purge()
             producer.poll(0)
+        self._settle_reports()
 
 
 def _settle(

@@ -40,6 +40,7 @@ from akx_events import (
     AgentRef,
     EventEncodeError,
     EventSerde,
+    KafkaTransportError,
     RegistrationEvent,
     RequestEvent,
     ResponseEvent,
@@ -73,6 +74,8 @@ T = TypeVar("T", bound=Agent)
 _PYTHON_TYPE = "akx.python_type"
 _ACK = "akx.ack"
 _ROUTE = "akx.route"
+#: Tries to deliver one reply before its record is committed without it.
+_REPLY_ATTEMPTS = 3
 
 
 class RecipientNotFoundError(UndeliverableException, LookupError):
@@ -270,6 +273,10 @@ class KafkaAgentRuntime(AgentRuntime):
             timeout_ms = int(max(self._config.request_timeout, 5) * 1000)
             config.setdefault("message.timeout.ms", timeout_ms)
         return config
+
+    def _trace_metadata(self) -> dict[str, str]:
+        # autogen-core's envelope lookup costs tens of µs; without spans it finds nothing.
+        return _envelope_trace_metadata() if self._telemetry.tracing else {}
 
     def _check_running(self) -> None:
         if self._state != "running":
@@ -537,7 +544,7 @@ class KafkaAgentRuntime(AgentRuntime):
                 recipient=AgentRef(type=recipient.type, key=recipient.key),
                 sender=_ref(sender),
                 reply_to=self._reply_topic,
-                metadata={_PYTHON_TYPE: payload.python_type, **_trace_metadata()},
+                metadata={_PYTHON_TYPE: payload.python_type, **self._trace_metadata()},
             )
             try:
                 delivery = self._produce_nowait(
@@ -595,7 +602,7 @@ class KafkaAgentRuntime(AgentRuntime):
                 if message is DropMessage or isinstance(message, DropMessage):
                     return
             payload = self._payloads.encode(message)
-            metadata = {_PYTHON_TYPE: payload.python_type, **_trace_metadata()}
+            metadata = {_PYTHON_TYPE: payload.python_type, **self._trace_metadata()}
 
             def event_for(recipient: AgentId | None, extra: Mapping[str, str] = {}) -> RequestEvent:
                 return RequestEvent(
@@ -1113,9 +1120,9 @@ class KafkaAgentRuntime(AgentRuntime):
                 cast(int, record.offset()),
                 cast(int, journaled.offset()),
             )
-        sends: list[asyncio.Future[Any]] = []
+        sends: list[Awaitable[Any]] = []
         if reply is not None:
-            sends.append(self._send_reply(reply))
+            sends.append(self._deliver_reply(reply))
         if state is not None:
             partition = cast(int, record.partition())
             consumer.remember_state(partition, recipient.key, state)
@@ -1130,6 +1137,21 @@ class KafkaAgentRuntime(AgentRuntime):
                 )
             )
         await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _deliver_reply(self, reply: StoredReply) -> None:
+        """Send a reply, again a few times while the broker refuses it for a while.
+
+        The record is committed after this, so a reply given up on here is lost to its
+        caller (who then times out): worth a few retries before that.
+        """
+        for attempt in range(1, _REPLY_ATTEMPTS + 1):
+            try:
+                await self._send_reply(reply)
+                return
+            except KafkaTransportError as exc:
+                if not exc.retriable or attempt == _REPLY_ATTEMPTS or self._state != "running":
+                    return  # already logged by _send_reply's callback
+                await asyncio.sleep(0.1 * attempt)
 
     def _journal_for(self, agent_type: str) -> Journal:
         journal = self._journals.get(agent_type)
@@ -1251,7 +1273,7 @@ def _task_cancelling() -> bool:
     return False
 
 
-def _trace_metadata() -> dict[str, str]:
+def _envelope_trace_metadata() -> dict[str, str]:
     envelope = get_telemetry_envelope_metadata()
     found = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
     return {k: v for k, v in found.items() if v}
