@@ -28,7 +28,7 @@ from confluent_kafka import Message
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
-from akx_events._telemetry import Tracing, make_meter
+from akx_events._telemetry import RpcInstruments, Tracing, dead_letter_counter, make_meter
 
 from .exceptions import BridgeTimeoutError
 
@@ -72,23 +72,18 @@ class BridgeTelemetry:
     ) -> None:
         self._tracing = Tracing(_SCOPE, tracer_provider)
         meter = make_meter(_SCOPE, meter_provider)
-        self._in_flight = meter.create_up_down_counter(
-            "akx.rpc.in_flight", unit="{request}", description="Bridge calls awaiting a reply."
-        )
-        self._outcomes = meter.create_counter(
-            "akx.rpc.outcomes", unit="{request}", description="Finished bridge calls by outcome."
-        )
-        self._duration = meter.create_histogram(
-            "akx.rpc.duration", unit="s", description="Time from a bridge request to its end."
+        rpcs = RpcInstruments.create(meter, "bridge calls")
+        self._in_flight, self._outcomes, self._duration = (
+            rpcs.in_flight,
+            rpcs.outcomes,
+            rpcs.duration,
         )
         self._processing = meter.create_histogram(
             "akx.message.processing.duration",
             unit="s",
             description="Time a service took to answer one request.",
         )
-        self._dead_letters = meter.create_counter(
-            "akx.dead_letters", unit="{record}", description="Records copied to dead letters."
-        )
+        self._dead_letters = dead_letter_counter(meter)
 
     def trace_headers(self) -> list[tuple[str, bytes]]:
         """Trace headers of the current span (none while tracing is off)."""

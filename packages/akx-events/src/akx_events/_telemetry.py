@@ -16,11 +16,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from confluent_kafka import Message
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import (
+    CallbackOptions,
+    Counter,
+    Histogram,
+    Meter,
+    MeterProvider,
+    Observation,
+    UpDownCounter,
+)
 from opentelemetry.trace import (
     Link,
     ProxyTracerProvider,
@@ -35,7 +44,9 @@ from ._tracing import extract_trace_context, inject_trace_headers
 
 __all__ = [
     "ConsumerLag",
+    "RpcInstruments",
     "Tracing",
+    "dead_letter_counter",
     "error_type",
     "global_metrics_configured",
     "global_tracing_configured",
@@ -99,6 +110,37 @@ def make_meter(scope: str, meter_provider: MeterProvider | None, version: str = 
     if meter_provider is not None:
         return meter_provider.get_meter(scope, version or None)
     return metrics.get_meter(scope, version)
+
+
+@dataclass(frozen=True)
+class RpcInstruments:
+    """The instruments of request/reply calls, named alike by the runtime and the bridge."""
+
+    in_flight: UpDownCounter
+    outcomes: Counter
+    duration: Histogram
+
+    @classmethod
+    def create(cls, meter: Meter, what: str) -> RpcInstruments:
+        """The three instruments; ``what`` names the calls in their descriptions."""
+        return cls(
+            in_flight=meter.create_up_down_counter(
+                "akx.rpc.in_flight", unit="{request}", description=f"{what} awaiting a reply."
+            ),
+            outcomes=meter.create_counter(
+                "akx.rpc.outcomes", unit="{request}", description=f"Finished {what} by outcome."
+            ),
+            duration=meter.create_histogram(
+                "akx.rpc.duration", unit="s", description=f"Time from sending {what} to its end."
+            ),
+        )
+
+
+def dead_letter_counter(meter: Meter) -> Counter:
+    """The ``akx.dead_letters`` counter every package counts its dead letters with."""
+    return meter.create_counter(
+        "akx.dead_letters", unit="{record}", description="Records copied to dead letters."
+    )
 
 
 def record_attributes(message: Message) -> dict[str, AttributeValue]:

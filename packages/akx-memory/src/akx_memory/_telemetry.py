@@ -20,7 +20,7 @@ from collections.abc import Generator
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, TracerProvider
 
-from akx_events._telemetry import Tracing, make_meter
+from akx_events._telemetry import Tracing, dead_letter_counter, make_meter
 
 __all__ = ["MemoryTelemetry"]
 
@@ -52,9 +52,7 @@ class MemoryTelemetry:
             unit="s",
             description="Time from a remote write to this instance applying it.",
         )
-        self._dead_letters = meter.create_counter(
-            "akx.dead_letters", unit="{record}", description="Records copied to dead letters."
-        )
+        self._dead_letters = dead_letter_counter(meter)
 
     def trace_headers(self) -> list[tuple[str, bytes]]:
         """Trace headers of the current span (none while tracing is off)."""

@@ -813,20 +813,7 @@ class KafkaAgentRuntime(AgentRuntime):
         The returned future ends when the copy and the error reply are acknowledged, so
         the record's offset is committed like a handled one and the partition moves on.
         """
-        self._telemetry.dead_lettered(record, error)
-        writer = self._dead_letters
-        assert writer is not None
-        deliveries: list[asyncio.Future[Message]] = []
-        try:
-            deliveries.append(await writer.send(record, error))
-        except Exception:
-            logger.error(
-                "could not copy request record %s[%s]@%s to its dead-letter topic",
-                record.topic(),
-                record.partition(),
-                record.offset(),
-                exc_info=True,
-            )
+        deliveries = await self._copy_to_dead_letters(record, error)
         if event is not None and event.reply_to is not None and event.recipient is not None:
             info = describe(error)
             where = dead_letter_topic(cast(str, record.topic()))
@@ -1013,6 +1000,7 @@ class KafkaAgentRuntime(AgentRuntime):
     async def _copy_to_dead_letters(
         self, record: Message, error: BaseException
     ) -> list[asyncio.Future[Any]]:
+        self._telemetry.dead_lettered(record, error)
         writer = self._dead_letters
         assert writer is not None
         try:

@@ -39,7 +39,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 from akx_events._constants import HEADER_ID, HEADER_MESSAGE_KIND
 from akx_events._telemetry import (
     ConsumerLag,
+    RpcInstruments,
     Tracing,
+    dead_letter_counter,
     error_type,
     global_metrics_configured,
     header_value,
@@ -98,23 +100,18 @@ class RuntimeTelemetry:
             unit="s",
             description="Time to handle one request record, from receipt to the reply queued.",
         )
-        self._in_flight = meter.create_up_down_counter(
-            "akx.rpc.in_flight", unit="{request}", description="RPCs waiting for their reply."
-        )
-        self._outcomes = meter.create_counter(
-            "akx.rpc.outcomes", unit="{request}", description="Finished RPCs by outcome."
-        )
-        self._rpc_duration = meter.create_histogram(
-            "akx.rpc.duration", unit="s", description="Time from sending an RPC to its end."
+        rpcs = RpcInstruments.create(meter, "RPCs")
+        self._in_flight, self._outcomes, self._rpc_duration = (
+            rpcs.in_flight,
+            rpcs.outcomes,
+            rpcs.duration,
         )
         self._registrations = meter.create_counter(
             "akx.registrations",
             unit="{record}",
             description="Agent type registrations written by this worker.",
         )
-        self._dead_letters = meter.create_counter(
-            "akx.dead_letters", unit="{record}", description="Records copied to dead letters."
-        )
+        self._dead_letters = dead_letter_counter(meter)
         self._lag = ConsumerLag(metering=meter_provider is not None)
         self._groups: dict[str, str] = {}  # agent type -> its request consumer group
         self._lag_gauge = meter.create_observable_gauge(
