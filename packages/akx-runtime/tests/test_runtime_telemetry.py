@@ -259,6 +259,22 @@ def test_without_providers_nothing_is_traced(runtime_config: RuntimeConfigFactor
     assert telemetry.consumer_settings("t", {"group.id": "g"}) == {}
 
 
+async def test_autogen_runtime_tracing_switch_turns_spans_off(
+    runtime_config: RuntimeConfigFactory,
+    telemetry: tuple[Telemetry, Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTOGEN_DISABLE_RUNTIME_TRACING", "true")
+    caller_t, worker_t = telemetry
+    worker = KafkaAgentRuntime(runtime_config(), tracer_provider=worker_t.tracer_provider)
+    await Answering.register(worker, "answering", lambda: Answering())
+    caller = KafkaAgentRuntime(runtime_config(), tracer_provider=caller_t.tracer_provider)
+    async with worker, caller:
+        assert await caller.send_message("hi", AgentId("answering", "k")) == "echo hi"
+        assert caller._telemetry.trace_headers() == []  # pyright: ignore[reportPrivateUsage]
+    assert caller_t.finished() == () and worker_t.finished() == ()
+
+
 async def test_dead_letters_are_counted_traced_and_logged_with_fields(
     runtime_config: RuntimeConfigFactory,
     kafka_stack: KafkaStack,

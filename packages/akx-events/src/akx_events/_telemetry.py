@@ -186,19 +186,28 @@ class Tracing:
         scope: the instrumentation scope (the component's import name).
         tracer_provider: where spans go; the global provider when ``None``.
         version: the component's version, recorded with the scope.
+        disabled: record no spans whatever the providers.
     """
 
     def __init__(
-        self, scope: str, tracer_provider: TracerProvider | None = None, version: str = ""
+        self,
+        scope: str,
+        tracer_provider: TracerProvider | None = None,
+        version: str = "",
+        *,
+        disabled: bool = False,
     ) -> None:
         self._scope = scope
         self._version = version or None
         self._provider = tracer_provider
         self._tracer: Tracer | None = None
+        self._disabled = disabled
 
     @property
     def enabled(self) -> bool:
         """Whether spans are recorded (a provider was given or installed globally)."""
+        if self._disabled:
+            return False
         return self._provider is not None or global_tracing_configured()
 
     @property

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ class RuntimeTelemetry:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        self._tracing = Tracing(_SCOPE, tracer_provider)
+        # autogen-core's switch for its runtimes' spans, honoured here too.
+        disabled = os.environ.get("AUTOGEN_DISABLE_RUNTIME_TRACING") == "true"
+        self._tracing = Tracing(_SCOPE, tracer_provider, disabled=disabled)
         self._meter_given = meter_provider is not None
         self._names = MessageRuntimeTracingConfig("KafkaAgentRuntime")
         # autogen's helper for the spans autogen's runtimes also make (publish).
