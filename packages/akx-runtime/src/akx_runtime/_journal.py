@@ -229,7 +229,6 @@ def read_journal(
         KafkaException: the broker did not answer in time.
     """
     settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
-    settings.pop("group.id", None)
     settings["group.id"] = "akx-journal-reader"  # required by librdkafka; never joined
     consumer = Consumer(settings)
     deadline = time.monotonic() + timeout

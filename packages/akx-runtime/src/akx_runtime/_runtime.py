@@ -417,7 +417,7 @@ class KafkaAgentRuntime(AgentRuntime):
             },
             handle=self._telemetry.record_handler(agent_type, self._on_request_record),
             journal=self._journal_for(agent_type) if self._config.journal else None,
-            resend=self._resend_reply,
+            resend=self._send_reply,  # a journaled reply again; callers ignore copies
             state_topic=self._layout.states(agent_type) if self._config.checkpoint_state else None,
             on_revoked=self._forget_agents,
         )
@@ -1079,10 +1079,6 @@ class KafkaAgentRuntime(AgentRuntime):
             return failed
         delivery.add_done_callback(_log_failed_reply)
         return delivery
-
-    def _resend_reply(self, reply: StoredReply) -> asyncio.Future[Any]:
-        """Send a reply found in the journal once more (its caller ignores a copy)."""
-        return self._send_reply(reply)
 
     async def _after_journal(
         self,
