@@ -208,6 +208,14 @@ def _apply(tail: JournalTail, message: Message) -> None:
         tail.states[key.decode("utf-8", "replace")] = state
 
 
+def _reader(config: dict[str, Any], group: str) -> Consumer:
+    """A consumer that reads assigned partitions to their end and commits nothing."""
+    # librdkafka wants a group id even for a consumer that never joins its group.
+    settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
+    settings["group.id"] = group
+    return Consumer(settings)
+
+
 def read_journal(
     config: dict[str, Any],
     topic: str,
@@ -228,9 +236,7 @@ def read_journal(
     Raises:
         KafkaException: the broker did not answer in time.
     """
-    settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
-    settings["group.id"] = "akx-journal-reader"  # required by librdkafka; never joined
-    consumer = Consumer(settings)
+    consumer = _reader(config, "akx-journal-reader")
     deadline = time.monotonic() + timeout
     try:
         return {
@@ -303,9 +309,7 @@ def read_states(
     Blocking: call from a thread. Values are the state as JSON; a record with an empty
     value marks a state that was removed.
     """
-    settings = {**config, "enable.auto.commit": False, "enable.partition.eof": True}
-    settings["group.id"] = "akx-state-reader"  # required by librdkafka; never joined
-    consumer = Consumer(settings)
+    consumer = _reader(config, "akx-state-reader")
     deadline = time.monotonic() + timeout
     found: dict[int, dict[str, bytes]] = {}
     try:
