@@ -140,8 +140,14 @@ def runtime_config(
         bootstrap_servers=stack.bootstrap_servers,
         schema_registry_config=SchemaRegistryConfig(url=stack.schema_registry_url),
         num_partitions=partitions,
-        consumer_extra=stack.consumer_settings(),
-        producer_extra=stack.producer_settings(),
+        consumer_extra={
+            **stack.consumer_settings(),
+            **json.loads(os.environ.get("AKX_BENCH_CONSUMER_EXTRA", "{}")),
+        },
+        producer_extra={
+            **stack.producer_settings(),
+            **json.loads(os.environ.get("AKX_BENCH_PRODUCER_EXTRA", "{}")),
+        },
     )
     return KafkaAgentRuntimeConfig(
         kafka_config=kafka,

@@ -15,7 +15,6 @@ from akx_events import (
     AsyncProducer,
     BrokerUnavailableError,
     DataclassSerde,
-    KafkaTransportError,
     TopicSpec,
     ensure_topics,
 )
@@ -34,8 +33,6 @@ logger = logging.getLogger("autogen_kafka_extension.agent.kafka_streaming_agent"
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-
-_FULL_QUEUE_PAUSE = 0.005
 
 
 class _State(enum.Enum):
@@ -211,22 +208,13 @@ class RequestChannel(Generic[Req, Resp]):
             if cancellation_token is not None:
                 cancellation_token.link_future(future)
             try:
-                while not future.done():
-                    try:
-                        delivery = producer.produce(
-                            config.request_topic, value, key=key, headers=headers
-                        )
-                    except KafkaTransportError as exc:
-                        if not exc.retriable:
-                            raise
-                        # librdkafka's queue is full: wait for room, within the deadline.
-                        await asyncio.sleep(_FULL_QUEUE_PAUSE)
-                        continue
-                    pending.counts["requests"] += 1
-                    delivery.add_done_callback(lambda d: _on_delivery(d, pending, correlation_id))
-                    if span is not None:
-                        delivery.add_done_callback(lambda d: note_delivery(span, d))
-                    break
+                # A full librdkafka queue holds the record in the producer (in order)
+                # until there is room; the request deadline still applies.
+                delivery = producer.produce(config.request_topic, value, key=key, headers=headers)
+                pending.counts["requests"] += 1
+                delivery.add_done_callback(lambda d: _on_delivery(d, pending, correlation_id))
+                if span is not None:
+                    delivery.add_done_callback(lambda d: note_delivery(span, d))
             except BaseException:
                 if not future.done():
                     future.cancel()

@@ -10,6 +10,12 @@ batches, one wake-up per ``poll()`` however many records it acknowledged: a wake
 per record costs a self-pipe write and a GIL hand-off each, which under load made
 ``produce`` calls on the loop wait for the GIL far longer than they run.
 
+Records are handed to librdkafka once per loop iteration, together: ``produce`` only
+queues them. With ``linger.ms=0`` every record that finds librdkafka's queue empty
+wakes its broker thread, which on a busy machine preempts the producing thread and
+sends a request for that one record; handing over a loop iteration's records in one
+go wakes it once for all of them. The cost is one loop iteration of latency.
+
 A producer that hit a fatal error (an idempotent producer fenced by the broker, as the
 embedded broker does after a record timed out) is replaced by a new one at the next
 ``produce``: its queued records fail, later ones go through.
@@ -38,12 +44,20 @@ logger = logging.getLogger(__name__)
 Headers = Sequence[tuple[str, bytes | None]]
 
 _POLL_SECONDS = 0.05
+#: How long records wait before librdkafka's full queue is tried again.
+_FULL_QUEUE_PAUSE = 0.005
 
 #: Errors after which an idempotent producer never delivers again.
 _FENCED = frozenset({KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
 
 #: A delivery report waiting for the loop: the record's future, error, message, topic.
 _Report = tuple["asyncio.Future[Message]", "KafkaError | None", Message, str]
+#: A record waiting for the end of the loop iteration: topic, produce() arguments, future.
+_Queued = tuple[str, dict[str, Any], "asyncio.Future[Message]"]
+
+
+class _QueueFullError(KafkaTransportError):
+    """librdkafka's local queue is full (``queue.buffering.max.messages``)."""
 
 
 def transport_error(error: KafkaError, what: str) -> KafkaTransportError:
@@ -65,10 +79,15 @@ class AsyncProducer:
     Args:
         config: librdkafka producer settings (see ``KafkaConfig.producer_config``).
         name: a name for log lines and the delivery thread.
+        max_backlog: most records waiting here while librdkafka's queue is full;
+            beyond it a record fails at once (retriable) instead of waiting.
     """
 
-    def __init__(self, config: dict[str, Any], *, name: str = "akx-producer") -> None:
+    def __init__(
+        self, config: dict[str, Any], *, name: str = "akx-producer", max_backlog: int = 100_000
+    ) -> None:
         self._config = dict(config)
+        self._max_backlog = max_backlog
         self._name = name
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,6 +103,9 @@ class AsyncProducer:
         # Replaced producers, to be purged and polled once on the delivery thread.
         self._retired: collections.deque[Producer] = collections.deque()
         self.replacements = 0
+        # Records queued on the loop and handed to librdkafka once per iteration.
+        self._queued: list[_Queued] = []
+        self._hand_in_pending = False
 
     @property
     def started(self) -> bool:
@@ -184,31 +206,71 @@ class AsyncProducer:
     ) -> asyncio.Future[Message]:
         """Queue a record; the returned future completes when the broker acknowledged it.
 
+        The record reaches librdkafka at the end of this loop iteration (see the module
+        doc). While librdkafka's own queue is full, records wait here, in order; the
+        future fails with a retriable :class:`KafkaTransportError` only when more than
+        ``max_backlog`` records already wait. A record librdkafka refuses for another
+        reason fails its future with :class:`KafkaTransportError`.
+
         Raises:
             AkxError: the producer is not started.
-            KafkaTransportError: librdkafka refused the record (e.g. its queue is full).
         """
-        if self._fatal is not None:
-            self._replace_if_fatal()
-        producer, loop = self._producer, self._loop
-        if producer is None or loop is None:
+        loop = self._loop
+        if self._producer is None or loop is None:
             raise AkxError(f"{self._name} is not started")
         future: asyncio.Future[Message] = loop.create_future()
-        on_delivery = functools.partial(self._report, future, topic)
-        kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": on_delivery}
+        if len(self._queued) >= self._max_backlog:
+            future.set_exception(
+                _QueueFullError(
+                    f"{self._name}: local queue full producing to {topic!r} "
+                    f"({len(self._queued)} records wait for room)",
+                    retriable=True,
+                )
+            )
+            return future
+        kwargs: dict[str, Any] = {"value": value, "key": key}
         if headers:
             kwargs["headers"] = list(headers)
         if partition is not None:
             kwargs["partition"] = partition
-        try:
-            producer.produce(topic, **kwargs)
-        except BufferError as exc:
-            raise KafkaTransportError(
-                f"{self._name}: local queue full producing to {topic!r}", retriable=True
-            ) from exc
-        except Exception as exc:  # KafkaException, TypeError from bad arguments
-            raise KafkaTransportError(f"{self._name}: cannot produce to {topic!r}: {exc}") from exc
+        self._queued.append((topic, kwargs, future))
+        if not self._hand_in_pending:
+            self._hand_in_pending = True
+            loop.call_soon(self._hand_in)
         return future
+
+    def _hand_in(self) -> None:
+        """Give librdkafka the queued records, in order, until its queue is full."""
+        self._hand_in_pending = False
+        if self._fatal is not None:
+            self._replace_if_fatal()
+        producer, queued = self._producer, self._queued
+        handed = 0
+        for topic, kwargs, future in queued:
+            if future.done():  # cancelled by its owner before it was handed in
+                handed += 1
+                continue
+            if producer is None:
+                future.set_exception(AkxError(f"{self._name} is stopped"))
+                handed += 1
+                continue
+            try:
+                producer.produce(
+                    topic, on_delivery=functools.partial(self._report, future, topic), **kwargs
+                )
+            except BufferError:
+                # Full: the rest waits (in order) until librdkafka sent some.
+                loop = self._loop
+                if loop is not None and not self._hand_in_pending:
+                    self._hand_in_pending = True
+                    loop.call_later(_FULL_QUEUE_PAUSE, self._hand_in)
+                break
+            except Exception as exc:  # KafkaException, TypeError from bad arguments
+                error = KafkaTransportError(f"{self._name}: cannot produce to {topic!r}: {exc}")
+                error.__cause__ = exc
+                future.set_exception(error)
+            handed += 1
+        del queued[:handed]
 
     async def send(
         self,
@@ -222,16 +284,15 @@ class AsyncProducer:
         """Produce a record and wait for its acknowledgement, waiting out a full queue."""
         while True:
             try:
-                future = self.produce(topic, value, key=key, headers=headers, partition=partition)
-            except KafkaTransportError as exc:
-                if not exc.retriable:
-                    raise
-                await asyncio.sleep(0.005)
-                continue
-            return await future
+                return await self.produce(
+                    topic, value, key=key, headers=headers, partition=partition
+                )
+            except _QueueFullError:
+                await asyncio.sleep(_FULL_QUEUE_PAUSE)
 
     async def flush(self, timeout: float = 10.0) -> int:
         """Wait until queued records are delivered; returns how many are still queued."""
+        self._hand_in()
         producer = self._producer
         if producer is None:
             return 0
@@ -244,6 +305,7 @@ class AsyncProducer:
         if self._closed:
             return
         self._closed = True
+        self._hand_in()
         producer, self._producer = self._producer, None
         if producer is None:
             return
@@ -257,6 +319,7 @@ class AsyncProducer:
             await asyncio.to_thread(thread.join)
         while self._retired:
             self._retire(self._retired.popleft())
+        self._hand_in()  # fails what still waits for room: the producer is gone
         # Fail what could not be delivered instead of leaving its future pending.
         with contextlib.suppress(Exception):
             producer.purge()
