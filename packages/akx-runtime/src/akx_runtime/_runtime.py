@@ -51,6 +51,7 @@ from akx_events._admin import ensure_topics
 from akx_events._consumer import AsyncConsumer
 from akx_events._producer import AsyncProducer
 
+from ._acks import ACK, ACKS, PublishAcks, ack_reply, acked
 from ._config import KafkaAgentRuntimeConfig
 from ._dead_letters import DeadLetterWriter, dead_letter_topic
 from ._directory import AgentDirectory, SubscriptionTable, subscription_event_fields
@@ -72,7 +73,6 @@ logger = logging.getLogger("autogen_kafka_extension.runtimes.kafka_agent_runtime
 T = TypeVar("T", bound=Agent)
 
 _PYTHON_TYPE = "akx.python_type"
-_ACK = "akx.ack"
 _ROUTE = "akx.route"
 #: Tries to deliver one reply before its record is committed without it.
 _REPLY_ATTEMPTS = 3
@@ -144,6 +144,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._directory_targets: dict[tuple[str, int], int] = {}
         self._handled_ids: dict[str, None] = {}
         self._journals: dict[str, Journal] = {}
+        self._acks = PublishAcks(lambda topic, ack, key: self._produce_nowait(topic, ack, key=key))
         self._agent_partitions: dict[AgentId, int] = {}
         self._background_exception: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -722,7 +723,10 @@ class KafkaAgentRuntime(AgentRuntime):
             return
         inbox = self._inbox
         assert inbox is not None
-        if event.metadata.get(_ACK):
+        if event.metadata.get(ACK):
+            if ACKS in event.metadata:
+                self._settle_acks(event)
+                return
             error = rebuild(event.error) if event.error is not None else None
             if (
                 error is not None
@@ -751,6 +755,19 @@ class KafkaAgentRuntime(AgentRuntime):
             inbox.settle(event.message_id, lambda f: f.set_exception(failure))
             return
         inbox.settle(event.message_id, lambda f: f.set_result(value))
+
+    def _settle_acks(self, event: ResponseEvent) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            entries = list(acked(event.metadata))
+        except ValueError:
+            logger.warning(
+                "unreadable acknowledgements in reply %s", event.message_id, exc_info=True
+            )
+            return
+        for message_id, agent_type, key in entries:
+            inbox.settle(_ack_id(message_id, AgentId(agent_type, key)), _set_none)
 
     async def _route_custom(self, event: RequestEvent) -> None:
         subscription_id = event.metadata.get(_ROUTE, "")
@@ -825,7 +842,7 @@ class KafkaAgentRuntime(AgentRuntime):
                 sender=event.recipient,
                 recipient=event.sender,
                 error=info,
-                metadata={} if rpc else {_ACK: "publish"},
+                metadata={} if rpc else {ACK: "publish"},
             )
             try:
                 deliveries.append(
@@ -1024,13 +1041,18 @@ class KafkaAgentRuntime(AgentRuntime):
             return None
         if event.kind == "rpc_request":
             response = self._response(event, recipient, result, error)
+        elif error is None:
+            # Sent in a batch with the others of this loop iteration (see _acks).
+            return ack_reply(
+                event.reply_to, event.message_id, AgentRef(type=recipient.type, key=recipient.key)
+            )
         else:
             response = ResponseEvent(
                 message_id=event.message_id,
                 sender=AgentRef(type=recipient.type, key=recipient.key),
                 recipient=event.sender,
-                error=describe(error) if error is not None else None,
-                metadata={_ACK: "publish"},
+                error=describe(error),
+                metadata={ACK: "publish"},
             )
         serde = self._serde
         assert serde is not None
@@ -1048,7 +1070,7 @@ class KafkaAgentRuntime(AgentRuntime):
                 sender=response.sender,
                 recipient=response.recipient,
                 error=describe(exc),
-                metadata={k: v for k, v in response.metadata.items() if k == _ACK},
+                metadata={k: v for k, v in response.metadata.items() if k == ACK},
             )
             value, headers = serde.encode(
                 failure, topic=event.reply_to, extra_headers=trace_headers
@@ -1066,6 +1088,9 @@ class KafkaAgentRuntime(AgentRuntime):
         The agent's next message need not wait; the record's offset is committed once
         the reply is acknowledged.
         """
+        batched = self._acks.send(reply)
+        if batched is not None:
+            return batched
         producer = self._producer
         assert producer is not None
         try:
@@ -1253,6 +1278,10 @@ def _all_of(futures: list[asyncio.Future[Any]]) -> asyncio.Future[Any] | None:
 def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:
     if not delivery.cancelled() and delivery.exception() is not None:
         logger.error("a reply was not delivered: %s", delivery.exception())
+
+
+def _set_none(future: asyncio.Future[Any]) -> None:
+    future.set_result(None)
 
 
 def _ack_id(message_id: str, recipient: AgentId) -> str:
