@@ -25,6 +25,7 @@ from akx_dev import KafkaStack, ScriptProcess
 from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_events.exceptions import AkxError
 from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig
+from akx_runtime._journal import done_entries
 
 WORKER = Path(__file__).parent / "runtime_workers" / "failover_worker.py"
 CALLS = 1000
@@ -186,9 +187,8 @@ def _done_records(cluster: FailoverCluster, topic: str) -> collections.Counter[t
             if message.error() is not None:
                 at_end.add(cast(int, message.partition()))
                 continue
-            headers = dict(cast("list[tuple[str, bytes]]", message.headers() or []))
-            if headers.get("akx-journal") == b"done":
-                found[(cast(int, message.partition()), headers["akx-offset"])] += 1
+            for entry in done_entries(message):
+                found[(cast(int, message.partition()), str(entry["offset"]).encode())] += 1
     finally:
         consumer.close()
     assert len(at_end) == PARTITIONS, "the journal could not be read to its end"

@@ -6,7 +6,9 @@ the answer, so each handled request is journaled before its reply is sent:
 
 * a *done* record in partition ``p`` of ``<request topic>.journal`` (``p`` is the
   request's own partition) carries the request's offset, the encoded reply and where
-  it goes, and the agent's state when states are checkpointed;
+  it goes, and the agent's state when states are checkpointed. The done entries made
+  in one loop iteration for one partition share a record (a *done batch*, Avro, see
+  ``_DONE_BATCH_SCHEMA``): one write instead of one per request under load;
 * before offsets are committed, a *checkpoint* record names the commit point and the
   offsets above it that are already handled.
 
@@ -19,18 +21,29 @@ but whose done record never reached the broker can run twice.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import fastavro
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from akx_events._producer import AsyncProducer
 
-__all__ = ["Journal", "JournalTail", "StoredReply", "journal_topic", "read_journal", "read_states"]
+__all__ = [
+    "Journal",
+    "JournalTail",
+    "StoredReply",
+    "done_entries",
+    "journal_topic",
+    "read_journal",
+    "read_states",
+]
 
 logger = logging.getLogger("autogen_kafka_extension.runtimes.kafka_agent_runtime")
 
@@ -41,7 +54,53 @@ REPLY_TO_HEADER = "akx-reply-to"
 REPLY_KEY_HEADER = "akx-reply-key"
 STATE_HEADER = "akx-state"
 _DONE = b"done"
+_DONE_BATCH = b"done-batch"
 _CHECKPOINT = b"checkpoint"
+#: Most bytes of replies and states in one done batch (records stay far below 1 MB).
+_BATCH_BYTES = 256 * 1024
+
+_DONE_BATCH_SCHEMA: Any = fastavro.parse_schema(
+    {
+        "type": "record",
+        "name": "io.akx.journal.DoneBatch",
+        "fields": [
+            {
+                "name": "entries",
+                "type": {
+                    "type": "array",
+                    "items": {
+                        "type": "record",
+                        "name": "io.akx.journal.Done",
+                        "fields": [
+                            {"name": "offset", "type": "long"},
+                            {"name": "key", "type": ["null", "bytes"]},
+                            {"name": "reply_to", "type": ["null", "string"]},
+                            {"name": "reply_key", "type": ["null", "bytes"]},
+                            {"name": "reply_value", "type": ["null", "bytes"]},
+                            {
+                                "name": "reply_headers",
+                                "type": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "record",
+                                        "name": "io.akx.journal.Header",
+                                        "fields": [
+                                            {"name": "name", "type": "string"},
+                                            {"name": "value", "type": ["null", "bytes"]},
+                                        ],
+                                    },
+                                },
+                            },
+                            {"name": "state", "type": ["null", "bytes"]},
+                        ],
+                    },
+                },
+            }
+        ],
+    }
+)
+_write_batch = cast("Callable[..., None]", cast(Any, fastavro).schemaless_writer)
+_read_batch = cast("Callable[..., Any]", cast(Any, fastavro).schemaless_reader)
 _OWN_HEADERS = frozenset(
     {KIND_HEADER, OFFSET_HEADER, REPLY_TO_HEADER, REPLY_KEY_HEADER, STATE_HEADER}
 )
@@ -91,6 +150,9 @@ class Journal:
     def __init__(self, producer: AsyncProducer, request_topic: str) -> None:
         self._producer = producer
         self.topic = journal_topic(request_topic)
+        # Done entries of this loop iteration, per partition, with their futures.
+        self._waiting: dict[int, list[tuple[dict[str, Any], asyncio.Future[Message]]]] = {}
+        self._flush_pending = False
 
     def handled(
         self,
@@ -100,24 +162,61 @@ class Journal:
         key: bytes | None,
         reply: StoredReply | None,
         state: bytes | None = None,
-    ) -> Any:
-        """Queue the done record of a request; returns its delivery future."""
-        headers: list[tuple[str, bytes | None]] = [
-            (KIND_HEADER, _DONE),
-            (OFFSET_HEADER, str(offset).encode()),
-        ]
-        value: bytes | None = None
-        if reply is not None:
-            headers.append((REPLY_TO_HEADER, reply.topic.encode()))
-            if reply.key is not None:
-                headers.append((REPLY_KEY_HEADER, reply.key))
-            headers.extend(reply.headers)
-            value = reply.value
-        if state is not None:
-            headers.append((STATE_HEADER, state))
-        return self._producer.produce(
-            self.topic, value, key=key, headers=headers, partition=partition
-        )
+    ) -> asyncio.Future[Message]:
+        """Queue the done entry of a request; returns the delivery future of its record."""
+        entry: dict[str, Any] = {
+            "offset": offset,
+            "key": key,
+            "reply_to": reply.topic if reply is not None else None,
+            "reply_key": reply.key if reply is not None else None,
+            "reply_value": reply.value if reply is not None else None,
+            "reply_headers": [
+                {"name": name, "value": value} for name, value in (reply.headers if reply else [])
+            ],
+            "state": state,
+        }
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+        self._waiting.setdefault(partition, []).append((entry, future))
+        if not self._flush_pending:
+            self._flush_pending = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        waiting, self._waiting = self._waiting, {}
+        for partition, entries in waiting.items():
+            batch: list[tuple[dict[str, Any], asyncio.Future[Message]]] = []
+            size = 0
+            for entry, future in entries:
+                weight = len(entry["reply_value"] or b"") + len(entry["state"] or b"")
+                if batch and size + weight > _BATCH_BYTES:
+                    self._write(partition, batch)
+                    batch, size = [], 0
+                batch.append((entry, future))
+                size += weight
+            self._write(partition, batch)
+
+    def _write(
+        self, partition: int, batch: list[tuple[dict[str, Any], asyncio.Future[Message]]]
+    ) -> None:
+        futures = [future for _, future in batch]
+        try:
+            body = io.BytesIO()
+            _write_batch(body, _DONE_BATCH_SCHEMA, {"entries": [entry for entry, _ in batch]})
+            delivery = self._producer.produce(
+                self.topic,
+                body.getvalue(),
+                headers=[(KIND_HEADER, _DONE_BATCH)],
+                partition=partition,
+            )
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        delivery.add_done_callback(lambda d: _pass_on(d, futures))
 
     def checkpoint(
         self,
@@ -142,6 +241,18 @@ class Journal:
         return self._producer.produce(
             self.topic, body, headers=[(KIND_HEADER, _CHECKPOINT)], partition=partition
         )
+
+
+def _pass_on(delivery: asyncio.Future[Message], futures: list[asyncio.Future[Message]]) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if delivery.cancelled():
+            future.cancel()
+        elif (error := delivery.exception()) is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(delivery.result())
 
 
 def _header(headers: Headers, name: str) -> bytes | None:
@@ -185,6 +296,9 @@ def _apply(tail: JournalTail, message: Message) -> None:
         tail.handled = {o for o in tail.handled | handled if o >= tail.commit_point}
         tail.replies = {o: r for o, r in tail.replies.items() if o >= tail.commit_point}
         return
+    if kind == _DONE_BATCH:
+        _apply_batch(tail, message)
+        return
     if kind != _DONE:
         return
     raw_offset = _header(headers, OFFSET_HEADER)
@@ -206,6 +320,42 @@ def _apply(tail: JournalTail, message: Message) -> None:
     key = message.key()
     if state is not None and key is not None:
         tail.states[key.decode("utf-8", "replace")] = state
+
+
+def done_entries(message: Message) -> list[dict[str, Any]]:
+    """The entries of a done batch record (empty for any other record).
+
+    Raises:
+        ValueError: the record says it is a done batch but its body does not decode.
+    """
+    headers: Headers = message.headers() or []  # pyright: ignore[reportAssignmentType]
+    if _header(headers, KIND_HEADER) != _DONE_BATCH:
+        return []
+    try:
+        body = _read_batch(io.BytesIO(message.value() or b""), _DONE_BATCH_SCHEMA, None)
+        return list(body["entries"])
+    except Exception as exc:  # fastavro fails in many ways on bad bytes
+        raise ValueError(f"unreadable done batch: {type(exc).__name__}: {exc}") from exc
+
+
+def _apply_batch(tail: JournalTail, message: Message) -> None:
+    try:
+        entries = done_entries(message)
+    except ValueError:
+        logger.warning("unreadable journal done batch at offset %s", message.offset())
+        return
+    for entry in entries:
+        offset = int(entry["offset"])
+        tail.handled.add(offset)
+        if entry["reply_to"] is not None:
+            tail.replies[offset] = StoredReply(
+                topic=entry["reply_to"],
+                key=entry["reply_key"],
+                value=entry["reply_value"],
+                headers=[(h["name"], h["value"]) for h in entry["reply_headers"]],
+            )
+        if entry["state"] is not None and entry["key"] is not None:
+            tail.states[entry["key"].decode("utf-8", "replace")] = entry["state"]
 
 
 def _reader(config: dict[str, Any], group: str) -> Consumer:
