@@ -295,7 +295,8 @@ async def _measure(
                     after = _cpu(serving[name])
                     if level == max(sizes.levels):
                         used = None if before is None or after is None else after - before
-                        cpu_us[name] = None if used is None else used / count * 1e6
+                        # Below one clock tick (10 ms) the reading says nothing: n/a.
+                        cpu_us[name] = None if not used else used / count * 1e6
                     bar.update()
     finally:
         await grpc.stop()

@@ -422,3 +422,33 @@ async def test_start_fails_fast_without_a_broker() -> None:
     with pytest.raises(RuntimeStateError):
         await runtime.start()
     await runtime.close()
+
+
+# ------------------------------------------------------------------------ reply topic
+
+
+async def test_a_serving_worker_reads_its_reply_topic_only_from_its_first_call(
+    runtimes: RuntimeFactory,
+) -> None:
+    server = runtimes()
+    await Worker.register(server, "worker", lambda: Worker())
+    await server.add_subscription(TypeSubscription("topic", "worker"))
+    await server.start()
+    caller = runtimes()
+    await caller.start()
+    # A runtime that hosts nothing is there to call: it reads replies from the start.
+    assert caller._reply_consumer is not None  # pyright: ignore[reportPrivateUsage]
+    await warm_up(caller, AgentId("worker", "k"))
+    # Serving needs no reply topic: no consumer polls it.
+    assert server._reply_consumer is None  # pyright: ignore[reportPrivateUsage]
+
+    # Its first calls (ten at once) start one reader, and every reply arrives.
+    replies = await asyncio.gather(
+        *(server.send_message(f"m{n}", AgentId("worker", f"k{n}")) for n in range(10))
+    )
+    assert replies == [f"m{n}" for n in range(10)]
+    reader = server._reply_consumer  # pyright: ignore[reportPrivateUsage]
+    assert reader is not None
+    await server.publish_message("published", TopicId("topic", "k"))
+    assert server._reply_consumer is reader  # pyright: ignore[reportPrivateUsage]
+    await server.stop_when_idle()  # the publication's acknowledgement came back

@@ -100,6 +100,10 @@ class SubscriptionTable:
         """Hold a custom subscription that this worker evaluates."""
         self._local_custom[subscription.id] = subscription
 
+    def has_local_custom(self) -> bool:
+        """Whether this worker holds custom subscriptions (others route messages to it)."""
+        return bool(self._local_custom)
+
     def remove_local_custom(self, subscription_id: str) -> Subscription | None:
         """Stop holding a custom subscription."""
         return self._local_custom.pop(subscription_id, None)

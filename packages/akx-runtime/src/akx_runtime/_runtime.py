@@ -32,12 +32,13 @@ from autogen_core._runtime_impl_helpers import get_impl
 from autogen_core._serialization import MessageSerializer
 from autogen_core._telemetry import get_telemetry_envelope_metadata
 from autogen_core.exceptions import MessageDroppedException, UndeliverableException
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaException, Message, TopicPartition
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from akx_events import (
     AgentRef,
+    BrokerUnavailableError,
     EventEncodeError,
     EventSerde,
     KafkaTransportError,
@@ -76,6 +77,8 @@ _PYTHON_TYPE = "akx.python_type"
 _ROUTE = "akx.route"
 #: Tries to deliver one reply before its record is committed without it.
 _REPLY_ATTEMPTS = 3
+#: Least fetch wait of the directory consumer (milliseconds), see _start_directory.
+_DIRECTORY_FETCH_WAIT_MS = 100
 
 
 class RecipientNotFoundError(UndeliverableException, LookupError):
@@ -139,6 +142,7 @@ class KafkaAgentRuntime(AgentRuntime):
         self._dead_letters: DeadLetterWriter | None = None
         self._directory_consumer: AsyncConsumer | None = None
         self._reply_consumer: AsyncConsumer | None = None
+        self._replies_started: asyncio.Future[None] | None = None
         self._request_consumers: dict[str, RequestConsumer] = {}
         self._directory_ready: asyncio.Event | None = None
         self._directory_targets: dict[tuple[str, int], int] = {}
@@ -224,21 +228,51 @@ class KafkaAgentRuntime(AgentRuntime):
             timeout=self._config.start_timeout,
         )
         await self._start_directory()
-        serde = self._serde
-        assert serde is not None
-        replies = OrderedFeed(serde, self._on_reply_event, name=f"akx-replies-{self._worker_id}")
-        self._feeds.append(replies)
-        self._reply_consumer = AsyncConsumer(
-            kafka.consumer_config(group_id=f"akx.replies.{self._worker_id}"),
-            replies.push,
-            assignment=[TopicPartition(self._reply_topic, 0, OFFSET_END)],
-            name=f"akx-replies-{self._worker_id}",
-        )
-        await self._reply_consumer.start()
+        # A worker that only serves never reads its reply topic: it starts reading at
+        # its first call or publish (see _await_replies), not polling the broker until then.
+        if not self._host.agent_types or self._subscriptions.has_local_custom():
+            await self._await_replies()
         for agent_type in self._host.agent_types:
             await self._announce_type(agent_type)
         for subscription in self._local_subscriptions.values():
             await self._announce_subscription(subscription, "add")
+
+    async def _await_replies(self) -> None:
+        """Start reading this worker's reply topic, once; later calls return at once.
+
+        Called before a request or publication goes out, so its reply or acknowledgement
+        (written after the reader pinned the topic's end) is never missed.
+        """
+        started = self._replies_started
+        if started is None or (started.done() and started.exception() is not None):
+            started = self._replies_started = asyncio.ensure_future(self._start_replies())
+        if not started.done():
+            await asyncio.shield(started)
+        else:
+            started.result()
+
+    async def _start_replies(self) -> None:
+        serde = self._serde
+        assert serde is not None
+        replies = OrderedFeed(serde, self._on_reply_event, name=f"akx-replies-{self._worker_id}")
+        consumer = AsyncConsumer(
+            self._kafka.consumer_config(group_id=f"akx.replies.{self._worker_id}"),
+            replies.push,
+            assignment=[TopicPartition(self._reply_topic, 0, OFFSET_END)],
+            name=f"akx-replies-{self._worker_id}",
+        )
+        try:
+            await consumer.start()
+        except BaseException as exc:
+            await consumer.stop()
+            await replies.aclose()
+            if isinstance(exc, KafkaException):
+                raise BrokerUnavailableError(
+                    f"cannot start reading reply topic {self._reply_topic!r}: {exc}"
+                ) from exc
+            raise
+        self._feeds.append(replies)
+        self._reply_consumer = consumer
 
     async def _start_directory(self) -> None:
         self._directory_ready = asyncio.Event()
@@ -246,8 +280,17 @@ class KafkaAgentRuntime(AgentRuntime):
         assert serde is not None
         feed = OrderedFeed(serde, self._on_directory_event, name=f"akx-directory-{self._worker_id}")
         self._feeds.append(feed)
+        config = self._kafka.consumer_config(group_id=f"akx.directory.{self._worker_id}")
+        # Registrations and subscriptions change rarely: a long fetch wait spares the
+        # broker hundreds of empty fetches a second per worker. A broker that wakes
+        # waiting fetches when data arrives (Kafka does) delivers changes at once
+        # anyway; one that does not (the embedded broker) within this wait.
+        config["fetch.wait.max.ms"] = max(
+            int(config.get("fetch.wait.max.ms", _DIRECTORY_FETCH_WAIT_MS)),
+            _DIRECTORY_FETCH_WAIT_MS,
+        )
         consumer = AsyncConsumer(
-            self._kafka.consumer_config(group_id=f"akx.directory.{self._worker_id}"),
+            config,
             feed.push,
             assignment=[
                 TopicPartition(self._layout.registry, 0, OFFSET_BEGINNING),
@@ -305,6 +348,9 @@ class KafkaAgentRuntime(AgentRuntime):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        starting = self._replies_started
+        if starting is not None and not starting.done():
+            await asyncio.gather(starting, return_exceptions=True)
         for consumer in (self._reply_consumer, self._directory_consumer):
             if consumer is not None:
                 await consumer.stop()
@@ -446,6 +492,8 @@ class KafkaAgentRuntime(AgentRuntime):
         self._local_subscriptions[subscription.id] = subscription
         if subscription_event_fields(subscription) is None:
             self._subscriptions.add_local_custom(subscription)
+            if self._state == "running":
+                await self._await_replies()  # publishers route its messages there
         if self._state == "running":
             await self._announce_subscription(subscription, "add")
 
@@ -533,6 +581,8 @@ class KafkaAgentRuntime(AgentRuntime):
                     f"Agent type '{recipient.type}' is not hosted by any worker."
                 )
             payload = self._payloads.encode(message)
+            if self._reply_consumer is None:
+                await self._await_replies()
             inbox = self._inbox
             assert inbox is not None
             future = inbox.expect(message_id)
@@ -609,6 +659,8 @@ class KafkaAgentRuntime(AgentRuntime):
                 if message is DropMessage or isinstance(message, DropMessage):
                     return
             payload = self._payloads.encode(message)
+            if self._reply_consumer is None:
+                await self._await_replies()
             metadata = {_PYTHON_TYPE: payload.python_type, **self._trace_metadata()}
 
             def event_for(recipient: AgentId | None, extra: Mapping[str, str] = {}) -> RequestEvent:
