@@ -89,8 +89,19 @@ def _ref(agent_id: AgentId | None) -> AgentRef | None:
     return AgentRef(type=agent_id.type, key=agent_id.key) if agent_id is not None else None
 
 
+#: AgentIds of recently seen refs: building one checks its type with a regex.
+_AGENT_IDS: dict[tuple[str, str], AgentId] = {}
+
+
 def _agent_id(ref: AgentRef | None) -> AgentId | None:
-    return AgentId(ref.type, ref.key) if ref is not None else None
+    if ref is None:
+        return None
+    found = _AGENT_IDS.get((ref.type, ref.key))
+    if found is None:
+        if len(_AGENT_IDS) >= 10_000:
+            _AGENT_IDS.clear()
+        found = _AGENT_IDS[(ref.type, ref.key)] = AgentId(ref.type, ref.key)
+    return found
 
 
 class KafkaAgentRuntime(AgentRuntime):
@@ -931,7 +942,8 @@ class KafkaAgentRuntime(AgentRuntime):
         self, record: Message, event: RequestEvent
     ) -> asyncio.Future[Any] | None:
         assert event.recipient is not None
-        recipient = AgentId(event.recipient.type, event.recipient.key)
+        recipient = _agent_id(event.recipient)
+        assert recipient is not None
         sender = _agent_id(event.sender)
         is_rpc = event.kind == "rpc_request"
         topic_id = TopicId(event.topic_type or "", event.topic_source or "") if not is_rpc else None
@@ -998,11 +1010,7 @@ class KafkaAgentRuntime(AgentRuntime):
             if reply is not None:
                 after.append(self._send_reply(reply))
             return _all_of(after)
-        after.append(
-            asyncio.ensure_future(
-                self._after_journal(entry, consumer, record, recipient, reply, state)
-            )
-        )
+        after.append(self._after_journal(entry, consumer, record, recipient, reply, state))
         return _all_of(after)
 
     async def _agent_for(self, agent_id: AgentId, partition: int) -> Agent:
@@ -1157,7 +1165,7 @@ class KafkaAgentRuntime(AgentRuntime):
         delivery.add_done_callback(_log_failed_reply)
         return delivery
 
-    async def _after_journal(
+    def _after_journal(
         self,
         entry: asyncio.Future[Message],
         consumer: RequestConsumer,
@@ -1165,55 +1173,80 @@ class KafkaAgentRuntime(AgentRuntime):
         recipient: AgentId,
         reply: StoredReply | None,
         state: bytes | None,
-    ) -> None:
-        try:
-            journaled = await entry
-        except Exception:
-            logger.error(
-                "the journal entry of %s[%s]@%s was not written; it may run again after a failover",
-                record.topic(),
-                record.partition(),
-                record.offset(),
-                exc_info=True,
-            )
-        else:
-            consumer.journaled(
-                cast(int, record.partition()),
-                cast(int, record.offset()),
-                cast(int, journaled.offset()),
-            )
-        sends: list[Awaitable[Any]] = []
-        if reply is not None:
-            sends.append(self._deliver_reply(reply))
-        if state is not None:
-            partition = cast(int, record.partition())
-            consumer.remember_state(partition, recipient.key, state)
-            producer = self._producer
-            assert producer is not None
-            sends.append(
-                producer.produce(
-                    self._layout.states(recipient.type),
-                    state,
-                    key=recipient.key.encode(),
-                    partition=partition,
-                )
-            )
-        await asyncio.gather(*sends, return_exceptions=True)
+    ) -> asyncio.Future[None]:
+        """Once the done entry is acknowledged, send the reply (and the state).
 
-    async def _deliver_reply(self, reply: StoredReply) -> None:
+        Callbacks, not a task: this runs for every handled request. The returned future
+        completes when the reply and the state were delivered or given up on.
+        """
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        partition, offset = cast(int, record.partition()), cast(int, record.offset())
+
+        def journaled(written: asyncio.Future[Message]) -> None:
+            error = None if written.cancelled() else written.exception()
+            if written.cancelled() or error is not None:
+                logger.error(
+                    "the journal entry of %s[%s]@%s was not written; it may run again after a "
+                    "failover",
+                    record.topic(),
+                    partition,
+                    offset,
+                    exc_info=error,
+                )
+            else:
+                consumer.journaled(partition, offset, cast(int, written.result().offset()))
+            sends: list[asyncio.Future[Any]] = []
+            if reply is not None:
+                sends.append(self._deliver_reply(reply))
+            if state is not None:
+                consumer.remember_state(partition, recipient.key, state)
+                producer = self._producer
+                assert producer is not None
+                sends.append(
+                    producer.produce(
+                        self._layout.states(recipient.type),
+                        state,
+                        key=recipient.key.encode(),
+                        partition=partition,
+                    )
+                )
+            sent = _all_of(sends)
+            if sent is None:
+                finished.set_result(None)
+            else:
+                sent.add_done_callback(lambda s: _set_none(finished, retrieved=s))
+
+        entry.add_done_callback(journaled)
+        return finished
+
+    def _deliver_reply(self, reply: StoredReply) -> asyncio.Future[None]:
         """Send a reply, again a few times while the broker refuses it for a while.
 
         The record is committed after this, so a reply given up on here is lost to its
-        caller (who then times out): worth a few retries before that.
+        caller (who then times out): worth a few retries before that. The returned
+        future completes (without error: failures are logged by ``_send_reply``) when
+        the reply was delivered or given up on.
         """
-        for attempt in range(1, _REPLY_ATTEMPTS + 1):
-            try:
-                await self._send_reply(reply)
-                return
-            except KafkaTransportError as exc:
-                if not exc.retriable or attempt == _REPLY_ATTEMPTS or self._state != "running":
-                    return  # already logged by _send_reply's callback
-                await asyncio.sleep(0.1 * attempt)
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def attempt(number: int) -> None:
+            self._send_reply(reply).add_done_callback(lambda d: sent(d, number))
+
+        def sent(delivery: asyncio.Future[Any], number: int) -> None:
+            error = None if delivery.cancelled() else delivery.exception()
+            if (
+                isinstance(error, KafkaTransportError)
+                and error.retriable
+                and number < _REPLY_ATTEMPTS
+                and self._state == "running"
+            ):
+                loop.call_later(0.1 * number, attempt, number + 1)
+            else:
+                _set_none(finished)
+
+        attempt(1)
+        return finished
 
     def _journal_for(self, agent_type: str) -> Journal:
         journal = self._journals.get(agent_type)
@@ -1332,8 +1365,12 @@ def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:
         logger.error("a reply was not delivered: %s", delivery.exception())
 
 
-def _set_none(future: asyncio.Future[Any]) -> None:
-    future.set_result(None)
+def _set_none(future: asyncio.Future[Any], retrieved: asyncio.Future[Any] | None = None) -> None:
+    """Complete ``future``; ``retrieved`` is a finished future whose error was logged already."""
+    if retrieved is not None and not retrieved.cancelled():
+        retrieved.exception()
+    if not future.done():
+        future.set_result(None)
 
 
 def _ack_id(message_id: str, recipient: AgentId) -> str:
