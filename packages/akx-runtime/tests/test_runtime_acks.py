@@ -244,3 +244,43 @@ def test_batch_metadata_is_plain_json() -> None:
     assert json.loads(event.metadata[ACKS]) == [["m1", "t", "k"]]
     assert event.sender == AgentRef(type="t", key="k")
     assert AgentId("t", "k") == AgentId(event.sender.type, event.sender.key)
+
+
+class Waiting(BaseAgent):
+    def __init__(self, release: asyncio.Event) -> None:
+        super().__init__("waits until released")
+        self._release = release
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> None:
+        await self._release.wait()
+
+
+async def test_stopping_with_acknowledgements_outstanding_logs_no_lost_errors(
+    runtime_config: Callable[..., KafkaAgentRuntimeConfig],
+) -> None:
+    import gc
+
+    release = asyncio.Event()
+    subscriber = KafkaAgentRuntime(runtime_config())
+    publisher = KafkaAgentRuntime(runtime_config())
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        await Waiting.register(subscriber, "waiter", lambda: Waiting(release))
+        await subscriber.add_subscription(TypeSubscription("held", "waiter"))
+        await subscriber.start()
+        await publisher.start()
+        for n in range(5):
+            await publisher.publish_message(n, TopicId("held", f"k{n}"))
+        # Stopped while every acknowledgement is still owed: they fail, and nobody waits.
+        await publisher.stop()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        release.set()
+        loop.set_exception_handler(previous)
+        await publisher.close()
+        await subscriber.close()
+    assert [c.get("message") for c in unhandled] == []

@@ -724,8 +724,11 @@ class KafkaAgentRuntime(AgentRuntime):
             event = event_for(recipient)
             ack = inbox.expect(_ack_id(event.message_id, recipient))
             # Forget an acknowledgement that never comes, without a task per delivery.
+            # Nobody awaits it: an error set when the runtime stops is read here.
             timer = loop.call_later(self._config.request_timeout, ack.cancel)
-            ack.add_done_callback(lambda _ack, timer=timer: timer.cancel())
+            ack.add_done_callback(
+                lambda ack, timer=timer: (timer.cancel(), ack.cancelled() or ack.exception())
+            )
             deliveries.append(
                 self._produce_nowait(
                     self._layout.requests(recipient.type), event, key=recipient.key
