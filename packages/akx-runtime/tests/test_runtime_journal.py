@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any, cast
@@ -21,6 +22,7 @@ from akx_runtime._journal import (
     JournalTail,
     StoredReply,
     _apply,  # pyright: ignore[reportPrivateUsage]
+    done_entries,
     read_journal,
 )
 
@@ -142,3 +144,44 @@ def test_a_checkpoint_keeps_done_records_above_its_commit_point() -> None:
     _apply(tail, _message([(KIND_HEADER, b"checkpoint")], body))
     assert tail.handled == {7, 8}
     assert tail.is_handled(4) and tail.is_handled(5) and not tail.is_handled(6)
+
+
+async def test_done_entries_of_one_iteration_share_a_record_per_partition_within_a_size() -> None:
+    produced: list[tuple[str, bytes, int]] = []
+    deliveries: list[asyncio.Future[Message]] = []
+
+    class Recording:
+        def produce(
+            self, topic: str, value: bytes, *, headers: Any = None, partition: int = 0
+        ) -> asyncio.Future[Message]:
+            produced.append((topic, value, partition))
+            delivery: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            deliveries.append(delivery)
+            return delivery
+
+    writer = Journal(cast(AsyncProducer, Recording()), "req")
+    big = StoredReply(topic="r", key=b"k", value=b"x" * 100_000, headers=[])
+    futures = [writer.handled(partition=0, offset=n, key=b"a", reply=big) for n in range(3)]
+    futures.append(writer.handled(partition=1, offset=9, key=b"b", reply=_reply(9)))
+    await asyncio.sleep(0)
+    # 300 KB of replies for partition 0: two records (256 KB at most each); one for 1.
+    assert [(topic, partition) for topic, _value, partition in produced] == [
+        ("req.journal", 0),
+        ("req.journal", 0),
+        ("req.journal", 1),
+    ]
+    records = [
+        Message(
+            topic="req.journal",
+            partition=p,
+            offset=i,
+            value=v,
+            headers=cast(Any, [(KIND_HEADER, b"done-batch")]),
+        )
+        for i, (_t, v, p) in enumerate(produced)
+    ]
+    assert [[e["offset"] for e in done_entries(r)] for r in records] == [[0, 1], [2], [9]]
+    for delivery, record in zip(deliveries, records, strict=True):
+        delivery.set_result(record)
+    await asyncio.sleep(0)
+    assert [f.result().offset() for f in futures] == [0, 0, 1, 2]

@@ -22,6 +22,7 @@ from confluent_kafka import Message
 
 from akx_events import AgentRef, ResponseEvent
 
+from ._batches import LoopBatches
 from ._journal import StoredReply
 
 __all__ = ["ACK", "ACKS", "PublishAcks", "ack_reply", "acked"]
@@ -85,8 +86,12 @@ class PublishAcks:
 
     def __init__(self, send: EventSender) -> None:
         self._send = send
-        self._waiting: dict[str, list[tuple[str, AgentRef, asyncio.Future[Any]]]] = {}
-        self._flush_pending = False
+        self._batches: LoopBatches[str, tuple[str, AgentRef]] = LoopBatches(
+            self._send_batch,
+            split=lambda acks: (
+                acks[i : i + _MOST_PER_RECORD] for i in range(0, len(acks), _MOST_PER_RECORD)
+            ),
+        )
 
     def send(self, reply: StoredReply) -> asyncio.Future[Any] | None:
         """Queue ``reply`` if it is an acknowledgement made by :func:`ack_reply`.
@@ -97,56 +102,27 @@ class PublishAcks:
         parsed = _parse_ack(reply)
         if parsed is None:
             return None
-        message_id, sender = parsed
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.setdefault(reply.topic, []).append((message_id, sender, future))
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop.call_soon(self._flush)
-        return future
+        return self._batches.add(reply.topic, parsed)
 
-    def _flush(self) -> None:
-        self._flush_pending = False
-        waiting, self._waiting = self._waiting, {}
-        for topic, entries in waiting.items():
-            for start in range(0, len(entries), _MOST_PER_RECORD):
-                self._send_batch(topic, entries[start : start + _MOST_PER_RECORD])
-
-    def _send_batch(
-        self, topic: str, entries: list[tuple[str, AgentRef, asyncio.Future[Any]]]
-    ) -> None:
-        first_id, first_sender, _ = entries[0]
+    def _send_batch(self, topic: str, acks: list[tuple[str, AgentRef]]) -> asyncio.Future[Message]:
+        first_id, first_sender = acks[0]
         event = ResponseEvent(
             message_id=first_id,
             sender=first_sender,
             metadata={
                 ACK: "publish",
-                ACKS: json.dumps([[mid, s.type, s.key] for mid, s, _ in entries]),
+                ACKS: json.dumps([[mid, sender.type, sender.key] for mid, sender in acks]),
             },
         )
-        futures = [future for _, _, future in entries]
         try:
             delivery = self._send(topic, event, first_id)
-        except Exception as exc:
-            logger.error("could not send %d acknowledgements to %s", len(entries), topic)
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        delivery.add_done_callback(lambda d: _settle_all(d, futures))
+        except Exception:
+            logger.error("could not send %d acknowledgements to %s", len(acks), topic)
+            raise
+        delivery.add_done_callback(_log_failure)
+        return delivery
 
 
-def _settle_all(delivery: asyncio.Future[Message], futures: list[asyncio.Future[Any]]) -> None:
-    error = None if delivery.cancelled() else delivery.exception()
-    if error is not None:
+def _log_failure(delivery: asyncio.Future[Message]) -> None:
+    if not delivery.cancelled() and (error := delivery.exception()) is not None:
         logger.error("acknowledgements not delivered: %s", error)
-    for future in futures:
-        if future.done():
-            continue
-        if delivery.cancelled():
-            future.cancel()
-        elif error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(None)

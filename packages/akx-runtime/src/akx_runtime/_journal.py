@@ -35,6 +35,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from akx_events._producer import AsyncProducer
 
+from ._batches import LoopBatches
+
 __all__ = [
     "Journal",
     "JournalTail",
@@ -150,9 +152,8 @@ class Journal:
     def __init__(self, producer: AsyncProducer, request_topic: str) -> None:
         self._producer = producer
         self.topic = journal_topic(request_topic)
-        # Done entries of this loop iteration, per partition, with their futures.
-        self._waiting: dict[int, list[tuple[dict[str, Any], asyncio.Future[Message]]]] = {}
-        self._flush_pending = False
+        # Done entries of one loop iteration share a record per partition.
+        self._batches: LoopBatches[int, dict[str, Any]] = LoopBatches(self._write, split=_by_size)
 
     def handled(
         self,
@@ -175,48 +176,14 @@ class Journal:
             ],
             "state": state,
         }
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-        self._waiting.setdefault(partition, []).append((entry, future))
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop.call_soon(self._flush)
-        return future
+        return self._batches.add(partition, entry)
 
-    def _flush(self) -> None:
-        self._flush_pending = False
-        waiting, self._waiting = self._waiting, {}
-        for partition, entries in waiting.items():
-            batch: list[tuple[dict[str, Any], asyncio.Future[Message]]] = []
-            size = 0
-            for entry, future in entries:
-                weight = len(entry["reply_value"] or b"") + len(entry["state"] or b"")
-                if batch and size + weight > _BATCH_BYTES:
-                    self._write(partition, batch)
-                    batch, size = [], 0
-                batch.append((entry, future))
-                size += weight
-            self._write(partition, batch)
-
-    def _write(
-        self, partition: int, batch: list[tuple[dict[str, Any], asyncio.Future[Message]]]
-    ) -> None:
-        futures = [future for _, future in batch]
-        try:
-            body = io.BytesIO()
-            _write_batch(body, _DONE_BATCH_SCHEMA, {"entries": [entry for entry, _ in batch]})
-            delivery = self._producer.produce(
-                self.topic,
-                body.getvalue(),
-                headers=[(KIND_HEADER, _DONE_BATCH)],
-                partition=partition,
-            )
-        except Exception as exc:
-            for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        delivery.add_done_callback(lambda d: _pass_on(d, futures))
+    def _write(self, partition: int, entries: list[dict[str, Any]]) -> asyncio.Future[Message]:
+        body = io.BytesIO()
+        _write_batch(body, _DONE_BATCH_SCHEMA, {"entries": entries})
+        return self._producer.produce(
+            self.topic, body.getvalue(), headers=[(KIND_HEADER, _DONE_BATCH)], partition=partition
+        )
 
     def checkpoint(
         self,
@@ -243,16 +210,19 @@ class Journal:
         )
 
 
-def _pass_on(delivery: asyncio.Future[Message], futures: list[asyncio.Future[Message]]) -> None:
-    for future in futures:
-        if future.done():
-            continue
-        if delivery.cancelled():
-            future.cancel()
-        elif (error := delivery.exception()) is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(delivery.result())
+def _by_size(entries: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """Consecutive batches of at most ``_BATCH_BYTES`` of replies and states (or one entry)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        weight = len(entry["reply_value"] or b"") + len(entry["state"] or b"")
+        if batch and size + weight > _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += weight
+    if batch:
+        yield batch
 
 
 def _header(headers: Headers, name: str) -> bytes | None:
