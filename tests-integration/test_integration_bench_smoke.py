@@ -1,4 +1,4 @@
-"""The benchmark suite runs end to end in its smoke size (no timing is asserted here)."""
+"""The benchmark suite runs end to end in its quick size: CI's smoke check, no timing asserted."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SECTIONS = ("serdes", "rpc", "scaling", "fanout", "memory", "bridge")
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
+def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     results_path, plot_path = tmp_path / "bench.json", tmp_path / "bench.png"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AKX_")}
     result = subprocess.run(
@@ -25,7 +25,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "benchmarks",
-            "--smoke",
+            "--quick",
             "--no-progress",
             "--json",
             str(results_path),
@@ -41,7 +41,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     results = json.loads(results_path.read_text())
-    assert results["meta"]["mode"] == "smoke"
+    assert results["meta"]["mode"] == "quick"
     assert set(SECTIONS) <= set(results)
 
     rpc = results["rpc"]
