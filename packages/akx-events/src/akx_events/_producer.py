@@ -17,8 +17,8 @@ sends a request for that one record; handing over a loop iteration's records in 
 go wakes it once for all of them. The cost is one loop iteration of latency.
 
 A producer that hit a fatal error (an idempotent producer fenced by the broker, as the
-embedded broker does after a record timed out) is replaced by a new one at the next
-``produce``: its queued records fail, later ones go through.
+embedded broker does after a record timed out) is replaced by a new one before the next
+records are handed in: its queued records fail, later ones go through.
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ class AsyncProducer:
             return 0
         remaining = await asyncio.to_thread(producer.flush, timeout)
         self._settle_reports()  # those flush() served on its thread
-        return remaining
+        return remaining + len(self._queued)  # and those still waiting for room
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to ``timeout``), then stop. Idempotent."""

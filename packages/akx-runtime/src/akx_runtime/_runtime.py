@@ -38,6 +38,7 @@ from opentelemetry.trace import TracerProvider
 
 from akx_events import (
     AgentRef,
+    AkxError,
     BrokerUnavailableError,
     EventEncodeError,
     EventSerde,
@@ -255,7 +256,9 @@ class KafkaAgentRuntime(AgentRuntime):
         (written after the reader pinned the topic's end) is never missed.
         """
         started = self._replies_started
-        if started is None or (started.done() and started.exception() is not None):
+        if started is None or (
+            started.done() and (started.cancelled() or started.exception() is not None)
+        ):
             started = self._replies_started = asyncio.ensure_future(self._start_replies())
         if not started.done():
             await asyncio.shield(started)
@@ -722,7 +725,7 @@ class KafkaAgentRuntime(AgentRuntime):
                 )
                 continue
             event = event_for(recipient)
-            ack = inbox.expect(_ack_id(event.message_id, recipient))
+            ack = inbox.expect(_ack_id(event.message_id, recipient.type, recipient.key))
             # Forget an acknowledgement that never comes, without a task per delivery.
             # Nobody awaits it: an error set when the runtime stops is read here.
             timer = loop.call_later(self._config.request_timeout, ack.cancel)
@@ -801,7 +804,7 @@ class KafkaAgentRuntime(AgentRuntime):
             ):
                 self._background_exception = error
             inbox.settle(
-                _ack_id(event.message_id, AgentId(event.sender.type, event.sender.key)),
+                _ack_id(event.message_id, event.sender.type, event.sender.key),
                 lambda f: f.set_result(None),
             )
             return
@@ -833,7 +836,7 @@ class KafkaAgentRuntime(AgentRuntime):
             )
             return
         for message_id, agent_type, key in entries:
-            inbox.settle(_ack_id(message_id, AgentId(agent_type, key)), _set_none)
+            inbox.settle(_ack_id(message_id, agent_type, key), _set_none)
 
     async def _route_custom(self, event: RequestEvent) -> None:
         subscription_id = event.metadata.get(_ROUTE, "")
@@ -1205,14 +1208,17 @@ class KafkaAgentRuntime(AgentRuntime):
                 consumer.remember_state(partition, recipient.key, state)
                 producer = self._producer
                 assert producer is not None
-                sends.append(
-                    producer.produce(
-                        self._layout.states(recipient.type),
-                        state,
-                        key=recipient.key.encode(),
-                        partition=partition,
+                try:
+                    sends.append(
+                        producer.produce(
+                            self._layout.states(recipient.type),
+                            state,
+                            key=recipient.key.encode(),
+                            partition=partition,
+                        )
                     )
-                )
+                except AkxError:  # stopped meanwhile: the state stays in the journal entry
+                    logger.warning("the state of %s was not checkpointed", recipient)
             sent = _all_of(sends)
             if sent is None:
                 finished.set_result(None)
@@ -1376,8 +1382,9 @@ def _set_none(future: asyncio.Future[Any], retrieved: asyncio.Future[Any] | None
         future.set_result(None)
 
 
-def _ack_id(message_id: str, recipient: AgentId) -> str:
-    return f"{message_id}/{recipient.type}/{recipient.key}"
+def _ack_id(message_id: str, agent_type: str, key: str) -> str:
+    """The inbox key of the acknowledgement of ``message_id`` by agent ``agent_type/key``."""
+    return f"{message_id}/{agent_type}/{key}"
 
 
 def _task_cancelling() -> bool:
