@@ -277,19 +277,33 @@ def _apply(tail: JournalTail, message: Message) -> None:
     except ValueError:
         logger.warning("journal record without a request offset at %s", message.offset())
         return
-    tail.handled.add(offset)
     reply_to = _header(headers, REPLY_TO_HEADER)
-    if reply_to:
-        tail.replies[offset] = StoredReply(
+    reply = (
+        StoredReply(
             topic=reply_to.decode(),
             key=_header(headers, REPLY_KEY_HEADER),
             value=message.value(),
             headers=[(k, v) for k, v in headers if k not in _OWN_HEADERS],
         )
-    state = _header(headers, STATE_HEADER)
-    key = message.key()
-    if state is not None and key is not None:
-        tail.states[key.decode("utf-8", "replace")] = state
+        if reply_to
+        else None
+    )
+    _fold_done(tail, offset, reply, message.key(), _header(headers, STATE_HEADER))
+
+
+def _fold_done(
+    tail: JournalTail,
+    offset: int,
+    reply: StoredReply | None,
+    agent_key: bytes | None,
+    state: bytes | None,
+) -> None:
+    """Fold one done entry (of a single-entry record or of a batch) into ``tail``."""
+    tail.handled.add(offset)
+    if reply is not None:
+        tail.replies[offset] = reply
+    if state is not None and agent_key is not None:
+        tail.states[agent_key.decode("utf-8", "replace")] = state
 
 
 def done_entries(message: Message) -> list[dict[str, Any]]:
@@ -315,17 +329,17 @@ def _apply_batch(tail: JournalTail, message: Message) -> None:
         logger.warning("unreadable journal done batch at offset %s", message.offset())
         return
     for entry in entries:
-        offset = int(entry["offset"])
-        tail.handled.add(offset)
-        if entry["reply_to"] is not None:
-            tail.replies[offset] = StoredReply(
+        reply = (
+            StoredReply(
                 topic=entry["reply_to"],
                 key=entry["reply_key"],
                 value=entry["reply_value"],
                 headers=[(h["name"], h["value"]) for h in entry["reply_headers"]],
             )
-        if entry["state"] is not None and entry["key"] is not None:
-            tail.states[entry["key"].decode("utf-8", "replace")] = entry["state"]
+            if entry["reply_to"] is not None
+            else None
+        )
+        _fold_done(tail, int(entry["offset"]), reply, entry["key"], entry["state"])
 
 
 def _reader(config: dict[str, Any], group: str) -> Consumer:
