@@ -67,7 +67,17 @@ def _workers(stack: KafkaStack, count: int) -> tuple[str, list[Worker]]:
     return prefix, workers
 
 
-async def _measure(
+async def _measure(stack: KafkaStack, sizes: Sizes, workers: int, bar: Any) -> dict[str, Any]:
+    """Start ``workers`` worker processes, measure them, stop them."""
+    prefix, processes = _workers(stack, workers)
+    start_workers(*processes)
+    try:
+        return await _drive_workers(stack, sizes, prefix, workers, bar)
+    finally:
+        stop_workers(*processes)
+
+
+async def _drive_workers(
     stack: KafkaStack, sizes: Sizes, prefix: str, workers: int, bar: Any
 ) -> dict[str, Any]:
     runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "caller", partitions=PARTITIONS))
@@ -95,18 +105,8 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     # (its consumers' empty fetches cost the broker ~9 % of a core each), which would
     # take CPU from the set being measured.
     with progress.bar(4, "scaling") as bar:
-        one_prefix, one_workers = _workers(stack, 1)
-        start_workers(*one_workers)
-        try:
-            one = await _measure(stack, sizes, one_prefix, 1, bar)
-        finally:
-            stop_workers(*one_workers)
-        two_prefix, two_workers = _workers(stack, 2)
-        start_workers(*two_workers)
-        try:
-            two = await _measure(stack, sizes, two_prefix, 2, bar)
-        finally:
-            stop_workers(*two_workers)
+        one = await _measure(stack, sizes, 1, bar)
+        two = await _measure(stack, sizes, 2, bar)
     return {
         "spin_ms": sizes.spin_ms,
         "partitions": PARTITIONS,
