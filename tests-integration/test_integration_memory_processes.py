@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
 import uuid
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -24,7 +27,7 @@ from akx_memory import KafkaMemory, KafkaMemoryConfig
 TIMEOUT = 60
 
 WORKER = r"""
-import asyncio, json, sys
+import asyncio, json, sys, time
 from autogen_core.memory import MemoryContent, MemoryMimeType
 from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_memory import KafkaMemory, KafkaMemoryConfig
@@ -48,7 +51,17 @@ async def main() -> None:
                 content=f"{settings['name']} entry {i}", mime_type=MemoryMimeType.TEXT,
                 metadata={"writer": settings["name"], "i": i},
             ))
+        deadline = time.monotonic() + settings["timeout"]
         while len(memory) < settings["total"]:
+            if time.monotonic() > deadline:
+                # Bounded, with what the reader saw: a hang here would tell nothing.
+                state = memory._changelog.reader.state
+                print("stuck " + json.dumps({
+                    "entries": len(memory), "position": state.position,
+                    "pending": state.pending_count,
+                    "partition": memory._changelog.partition,
+                }), flush=True)
+                return
             await asyncio.sleep(0.01)
         listing = [[k, v.content, v.metadata] for k, v in memory.entries().items()]
         print("converged " + json.dumps(listing), flush=True)
@@ -65,25 +78,61 @@ def _start(stack: KafkaStack, settings: dict[str, Any]) -> subprocess.Popen[str]
         "registry": stack.schema_registry_url,
         "consumer": stack.consumer_settings(),
         "producer": stack.producer_settings(),
+        "timeout": TIMEOUT,
         **settings,
     }
-    return subprocess.Popen(
+    # A file, not a pipe: nobody reads stderr while the worker runs, and a full pipe would
+    # block whichever thread of the worker (librdkafka's too) writes to it.
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by _release
+    process = subprocess.Popen(
         [sys.executable, "-c", WORKER, json.dumps(values)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    _LINES[process.pid], _STDERR[process.pid] = lines, errors
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put("")  # end of output
+
+    threading.Thread(target=pump, daemon=True).start()
+    return process
+
+
+#: Output lines of each worker, read on a thread so that waiting for one is bounded.
+_LINES: dict[int, queue.Queue[str]] = {}
+#: Each worker's stderr.
+_STDERR: dict[int, IO[str]] = {}
 
 
 def _line(process: subprocess.Popen[str], prefix: str) -> str:
-    assert process.stdout is not None
-    line = process.stdout.readline()
+    try:
+        line = _LINES[process.pid].get(timeout=TIMEOUT + 15)
+    except queue.Empty:
+        line = f"nothing within {TIMEOUT + 15} s"
     if not line.startswith(prefix):
         process.kill()
-        _, stderr = process.communicate(timeout=TIMEOUT)
+        process.wait(TIMEOUT)  # the test's finally releases it
+        errors = _STDERR[process.pid]
+        errors.seek(0)
+        stderr = errors.read()
         pytest.fail(f"expected {prefix!r}, got {line!r}; stderr:\n{stderr}")
     return line[len(prefix) :].strip()
+
+
+def _release(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(TIMEOUT)
+    for stream in (process.stdin, process.stdout, _STDERR.pop(process.pid)):
+        if stream is not None:
+            stream.close()
+    _LINES.pop(process.pid)
 
 
 def _send(process: subprocess.Popen[str], word: str) -> None:
@@ -110,9 +159,7 @@ def test_processes_converge_after_concurrent_adds_and_a_newcomer_recovers(
             assert worker.wait(TIMEOUT) == 0
     finally:
         for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-            worker.communicate(timeout=TIMEOUT)
+            _release(worker)
     assert views[0] == views[1]
     assert len(views[0]) == 2 * count
     writers = [metadata["writer"] for _, _, metadata in views[0]]
