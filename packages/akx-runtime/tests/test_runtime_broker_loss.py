@@ -318,6 +318,8 @@ async def test_rpc_during_outage_times_out_and_same_runtime_recovers(stack: _Sta
         # A typed akx error, no raw librdkafka exception, no hang past the timeout.
         assert isinstance(raised.value, AkxError) and isinstance(raised.value, TimeoutError)
         assert REQUEST_TIMEOUT <= time_to_error < REQUEST_TIMEOUT + 1.5, time_to_error
+        assert raised.value.request_position is None  # the broker never took the request
+        assert "the broker had not acknowledged the request" in str(raised.value)
         await asyncio.sleep(max(0.0, OUTAGE - time_to_error))
         stack.restore()
         time_to_recover = await _until_answered(runtime)

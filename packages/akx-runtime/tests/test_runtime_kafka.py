@@ -168,6 +168,11 @@ async def test_slow_handler_times_out_and_its_late_reply_is_counted(
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.message_id == "slow-1"
     assert caught.value.timeout == 1.0
+    # Where the request waits, to look for the consumer group that did not answer.
+    position = caught.value.request_position
+    topic = runtime._layout.requests("worker")  # pyright: ignore[reportPrivateUsage]
+    assert position is not None and position.startswith(f"{topic}[")
+    assert position in str(caught.value)
 
     agent = await runtime.try_get_underlying_agent_instance(target, Worker)
     agent.release.set()

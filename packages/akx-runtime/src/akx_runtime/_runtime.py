@@ -628,7 +628,10 @@ class KafkaAgentRuntime(AgentRuntime):
                 result = await future
             except _ReplyExpired:
                 raise RequestTimeoutError(
-                    message_id, str(recipient), self._config.request_timeout
+                    message_id,
+                    str(recipient),
+                    self._config.request_timeout,
+                    _position(delivery),
                 ) from None
             finally:
                 timer.cancel()
@@ -1372,6 +1375,14 @@ def _all_of(futures: list[asyncio.Future[Any]]) -> asyncio.Future[Any] | None:
 def _log_failed_reply(delivery: asyncio.Future[Message]) -> None:
     if not delivery.cancelled() and delivery.exception() is not None:
         logger.error("a reply was not delivered: %s", delivery.exception())
+
+
+def _position(delivery: asyncio.Future[Message]) -> str | None:
+    """``topic[partition]@offset`` of an acknowledged record, else None."""
+    if not delivery.done() or delivery.cancelled() or delivery.exception() is not None:
+        return None
+    record = delivery.result()
+    return f"{record.topic()}[{record.partition()}]@{record.offset()}"
 
 
 def _set_none(future: asyncio.Future[Any], retrieved: asyncio.Future[Any] | None = None) -> None:

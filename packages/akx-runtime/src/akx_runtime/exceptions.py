@@ -38,12 +38,29 @@ class RequestTimeoutError(AgentRuntimeError, TimeoutError):
     Attributes:
         message_id: the request's message id.
         timeout: the timeout in seconds.
+        request_position: where the request record was written (``topic[partition]@offset``),
+            or ``None`` if the broker had not acknowledged it: the place to look for a
+            consumer group that stopped reading.
     """
 
-    def __init__(self, message_id: str, recipient: str, timeout: float) -> None:
-        super().__init__(f"no reply from {recipient} to message {message_id} within {timeout:g} s")
+    def __init__(
+        self,
+        message_id: str,
+        recipient: str,
+        timeout: float,
+        request_position: str | None = None,
+    ) -> None:
+        where = (
+            f"; the request is at {request_position}"
+            if request_position is not None
+            else "; the broker had not acknowledged the request"
+        )
+        super().__init__(
+            f"no reply from {recipient} to message {message_id} within {timeout:g} s{where}"
+        )
         self.message_id = message_id
         self.timeout = timeout
+        self.request_position = request_position
 
 
 class RemoteHandlerError(AgentRuntimeError):
