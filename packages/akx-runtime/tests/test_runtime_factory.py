@@ -112,6 +112,8 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         runtime["request_timeout"] = draw(_TIMEOUT)
+    if draw(st.booleans()):
+        runtime["max_in_flight"] = draw(st.integers(min_value=1, max_value=10**6))
     return {"kafka": kafka, "runtime": runtime}
 
 
@@ -130,6 +132,7 @@ def test_valid_files_parse_into_the_right_fields(document: dict[str, Any]) -> No
         expected = runtime.get(key, getattr(defaults, field_name))
         assert getattr(config, field_name) == expected
     assert config.request_timeout == runtime.get("request_timeout", 30.0)
+    assert config.max_in_flight == runtime.get("max_in_flight", 1000)
     assert config.kafka_config.name == kafka["name"]
     assert config.kafka_config.group_id == kafka["group_id"]
     assert config.kafka_config.client_id == kafka["client_id"]
@@ -338,6 +341,16 @@ BAD_FILES: dict[str, tuple[str, str | None, list[str]]] = {
         _document(runtime="request_timeout: -1\n"),
         "request_timeout:",
         ["runtime.request_timeout", "must be a number > 0"],
+    ),
+    "bad handler limit": (
+        _document(runtime="max_in_flight: 0\n"),
+        "max_in_flight:",
+        ["runtime.max_in_flight", "0 must be a whole number >= 1"],
+    ),
+    "handler limit not a number": (
+        _document(runtime="max_in_flight: many\n"),
+        "max_in_flight:",
+        ["runtime.max_in_flight", "'many'"],
     ),
     "bad worker id": (
         _document(runtime='worker_id: "no spaces please"\n'),

@@ -353,6 +353,57 @@ async def test_workers_hosting_one_type_split_its_requests(runtimes: RuntimeFact
     assert log[-1] == ("second", -1)
 
 
+class Gated(BaseAgent):
+    """Counts how many of its kind run at once; each waits for the shared gate."""
+
+    def __init__(self, gate: asyncio.Event, running: list[int]) -> None:
+        super().__init__("gated")
+        self._gate, self._running = gate, running  # [now, most]
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        self._running[0] += 1
+        self._running[1] = max(self._running[1], self._running[0])
+        try:
+            await self._gate.wait()
+        finally:
+            self._running[0] -= 1
+        return message
+
+
+async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
+    runtimes: RuntimeFactory,
+) -> None:
+    gate, running = asyncio.Event(), [0, 0]
+    worker, caller = runtimes(max_in_flight=3), runtimes()
+    await Gated.register(worker, "gated", lambda: Gated(gate, running))
+    await worker.start()
+    await caller.start()
+    consumer = worker._request_consumers["gated"]  # pyright: ignore[reportPrivateUsage]
+
+    calls = [
+        asyncio.ensure_future(caller.send_message(n, AgentId("gated", f"k{n}"))) for n in range(20)
+    ]
+    await eventually(lambda: consumer.busy == 20, timeout=20)
+    assert running == [3, 3] and consumer.in_flight == 3
+    assert consumer._consumer.holding  # pyright: ignore[reportPrivateUsage]
+
+    # Held: requests sent now stay in Kafka instead of piling up in the worker.
+    calls += [
+        asyncio.ensure_future(caller.send_message(n, AgentId("gated", f"k{n}")))
+        for n in range(20, 25)
+    ]
+    await asyncio.sleep(1.0)
+    assert consumer.busy == 20
+
+    gate.set()
+    assert await asyncio.gather(*calls) == list(range(25))
+    assert running == [0, 3]  # never more than three at once
+    await eventually(lambda: not consumer._consumer.holding)  # pyright: ignore[reportPrivateUsage]
+    # The last ones finish when the worker has the broker's acknowledgement of their
+    # replies, which may come after the caller read them.
+    await eventually(lambda: consumer.busy == 0 and consumer.in_flight == 0)
+
+
 async def test_workers_may_add_the_same_subscription_id(runtimes: RuntimeFactory) -> None:
     # The same program on two workers adds its subscriptions under the same explicit
     # ids; one worker leaving must not take the other's subscription with it.

@@ -4,6 +4,13 @@ One thread per consumer calls ``consume()`` and hands each batch to the event lo
 rebalance callbacks run on that thread too and wait for the loop to finish what it
 has to do (drain in-flight work, commit) before partitions move on. Offsets are
 never auto-committed: the owner commits what it has handled.
+
+An owner that has more records than it can take on asks the consumer to stop
+fetching (:meth:`AsyncConsumer.hold`): the thread pauses the assigned partitions and
+keeps polling, so the group membership stays alive and rebalances still run, and
+resumes them on :meth:`AsyncConsumer.release`. Without that, the thread hands over
+whatever librdkafka prefetches (up to ``queued.min.messages`` per partition), however
+far behind the owner is.
 """
 
 from __future__ import annotations
@@ -89,6 +96,11 @@ class AsyncConsumer:
         self._start_marks: dict[tuple[str, int], int] = {}
         # Commits are made on the consume thread, between consume() calls.
         self._commits: collections.deque[list[TopicPartition]] = collections.deque()
+        # Set on the loop, applied by the consume thread (librdkafka calls on one
+        # consumer from two threads at once can block each other).
+        self._hold = False
+        self._held = False  # what the thread last applied
+        self._reassigned = False  # partitions changed since then: apply again
 
     @property
     def consumer(self) -> Consumer:
@@ -160,7 +172,42 @@ class AsyncConsumer:
         return None
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._reassigned = True
         self._call_on_loop(self._on_assign, partitions)
+
+    @property
+    def holding(self) -> bool:
+        """Whether fetching is held (see :meth:`hold`)."""
+        return self._hold
+
+    def hold(self) -> None:
+        """Stop fetching new records until :meth:`release` (idempotent).
+
+        Records librdkafka had already fetched may still arrive; the group membership
+        and rebalances go on as usual.
+        """
+        self._hold = True
+
+    def release(self) -> None:
+        """Fetch again after :meth:`hold` (idempotent)."""
+        self._hold = False
+
+    def _apply_hold(self, consumer: Consumer) -> None:
+        hold = self._hold
+        if hold == self._held and not self._reassigned:
+            return
+        self._reassigned = False
+        try:
+            assignment = consumer.assignment()
+            if assignment:
+                # Resume too after a reassignment: whatever librdkafka kept of the
+                # pause flags, the new partitions fetch only if not held.
+                (consumer.pause if hold else consumer.resume)(assignment)
+        except KafkaException as exc:
+            logger.warning("%s: pause/resume failed: %s", self._name, exc)
+            self._reassigned = True  # try again on the next round
+            return
+        self._held = hold
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         offsets = self._call_on_loop(self._on_revoke, partitions)
@@ -179,9 +226,11 @@ class AsyncConsumer:
         while self._running.is_set():
             self._flush_commits(consumer)
             try:
+                self._apply_hold(consumer)
                 # consume() waits for a full batch or the timeout; poll() returns on
-                # the first record, then consume(timeout=0) takes what is ready.
-                first = consumer.poll(0.1)
+                # the first record, then consume(timeout=0) takes what is ready. A
+                # held consumer polls briefly, to notice its release soon.
+                first = consumer.poll(0.01 if self._held else 0.1)
                 if first is None:
                     continue
                 messages = [first, *consumer.consume(self._batch_size - 1, 0)]

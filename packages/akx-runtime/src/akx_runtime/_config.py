@@ -104,6 +104,10 @@ class KafkaAgentRuntimeConfig:
         dead_letter_rpc_errors: also copy RPC requests whose handler failed (after
             retries) to the dead letters; their callers get the error either way.
             Failed published messages always go to the dead letters.
+        max_in_flight: most messages of one agent type this worker handles at once
+            (from the start of the handler until its reply is acknowledged). Further
+            messages wait in order and the worker stops fetching that type's requests
+            until they are started, so a backlog never starts a handler per record.
     """
 
     kafka_config: KafkaConfig
@@ -119,6 +123,7 @@ class KafkaAgentRuntimeConfig:
     checkpoint_state: bool = False
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     dead_letter_rpc_errors: bool = False
+    max_in_flight: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.kafka_config, KafkaConfig):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -162,6 +167,14 @@ class KafkaAgentRuntimeConfig:
                 raise ConfigurationError(
                     f"runtime.{name}", f"{getattr(self, name)!r} must be true or false"
                 )
+        if (
+            isinstance(self.max_in_flight, bool)
+            or not isinstance(self.max_in_flight, int)  # pyright: ignore[reportUnnecessaryIsInstance]
+            or self.max_in_flight < 1
+        ):
+            raise ConfigurationError(
+                "runtime.max_in_flight", f"{self.max_in_flight!r} must be a whole number >= 1"
+            )
         if self.checkpoint_state and not self.journal:
             raise ConfigurationError(
                 "runtime.checkpoint_state",

@@ -30,6 +30,7 @@ _RUNTIME_KEYS = {
     "checkpoint_state": "checkpoint_state",
     "retry": "retry",
     "dead_letter_rpc_errors": "dead_letter_rpc_errors",
+    "max_in_flight": "max_in_flight",
 }
 _RETRY_KEYS = ("max_attempts", "initial_backoff", "max_backoff", "retry_on")
 

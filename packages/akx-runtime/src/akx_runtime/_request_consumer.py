@@ -7,11 +7,19 @@ acknowledged by the broker; on revocation, in-flight records are drained and the
 offsets committed before the partitions move on. With a journal (see ``_journal``),
 a checkpoint precedes every commit, and records an earlier owner already handled are
 skipped (their stored replies sent again) instead of run twice.
+
+At most ``max_in_flight`` records are handled at once (from dispatch until the reply
+is acknowledged). Records beyond that wait here in order, and the consumer stops
+fetching until they are all dispatched: a worker that joins a group with a large
+backlog does not start a handler for every record librdkafka prefetches. Waiting
+records are not "started" for the offset tracker, so commit points stay below them,
+and on revocation they are dropped for the next owner to read again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -56,6 +64,7 @@ class RequestConsumer:
         resend: ReplySender | None = None,
         state_topic: str | None = None,
         on_revoked: RevokeListener | None = None,
+        max_in_flight: int = 1000,
     ) -> None:
         self.agent_type = agent_type
         self.topic = topic
@@ -79,6 +88,11 @@ class RequestConsumer:
         self._unreplied: dict[tuple[int, int], int] = {}
         self.skipped = 0
         self.replies_resent = 0
+        self._max_in_flight = max_in_flight
+        self._active = 0  # dispatched, not finished
+        self._waiting: collections.deque[Message] = collections.deque()
+        self._dispatching = False
+        self._stopping = False
         self._consumer = AsyncConsumer(
             consumer_config,
             self._on_batch,
@@ -90,8 +104,13 @@ class RequestConsumer:
 
     @property
     def busy(self) -> int:
-        """Records received and not yet handled."""
-        return self._handlers.busy
+        """Records received and not yet handled (running or waiting their turn)."""
+        return self._handlers.busy + len(self._waiting)
+
+    @property
+    def in_flight(self) -> int:
+        """Records dispatched whose handling (with its reply) has not finished."""
+        return self._active
 
     async def start(self) -> None:
         """Join the group and start consuming."""
@@ -147,15 +166,34 @@ class RequestConsumer:
         self._unreplied[(partition, offset)] = journal_offset
 
     def _on_batch(self, messages: list[Message]) -> None:
-        for message in messages:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            assert topic is not None and partition is not None and offset is not None
-            self._offsets.started(topic, partition, offset)
-            tail = self._tails.get(partition)
-            if tail is not None and tail.is_handled(offset):
-                self._skip(message, tail.replies.get(offset))
-            else:
-                self._handlers.submit(message)
+        self._waiting.extend(messages)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start waiting records, in order, while fewer than the limit are in flight."""
+        if self._dispatching or self._stopping:
+            # (A skipped record finishing at once calls back in here.)
+            return
+        self._dispatching = True
+        try:
+            waiting = self._waiting
+            while waiting and self._active < self._max_in_flight:
+                message = waiting.popleft()
+                topic, partition, offset = message.topic(), message.partition(), message.offset()
+                assert topic is not None and partition is not None and offset is not None
+                self._offsets.started(topic, partition, offset)
+                self._active += 1
+                tail = self._tails.get(partition)
+                if tail is not None and tail.is_handled(offset):
+                    self._skip(message, tail.replies.get(offset))
+                else:
+                    self._handlers.submit(message)
+        finally:
+            self._dispatching = False
+        if self._waiting:
+            self._consumer.hold()
+        elif self._consumer.holding:
+            self._consumer.release()
 
     def _skip(self, message: Message, reply: StoredReply | None) -> None:
         """Pass over a record an earlier owner handled, sending its stored reply again."""
@@ -193,7 +231,9 @@ class RequestConsumer:
         assert topic is not None and partition is not None and offset is not None
         self._offsets.finished(topic, partition, offset)
         self._unreplied.pop((partition, offset), None)
+        self._active -= 1
         self._schedule_commit()
+        self._dispatch()
 
     def _schedule_commit(self) -> None:
         if self._commit_handle is None:
@@ -246,6 +286,13 @@ class RequestConsumer:
         return futures
 
     async def _on_revoke(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        # Records of these partitions not dispatched yet are the next owner's: it
+        # starts reading at the commit point, which is below them.
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._waiting = collections.deque(
+            m for m in self._waiting if (m.topic(), m.partition()) not in revoked
+        )
+        self._dispatch()
         # Finish what we hold of these partitions, then commit, so the next owner
         # starts after the last handled record and nothing runs twice.
         deadline = time.monotonic() + _REVOKE_DRAIN_SECONDS
@@ -282,4 +329,8 @@ class RequestConsumer:
             self._commit_handle = None
         # Leaving the group runs _on_revoke, which drains and commits.
         await self._consumer.stop()
+        # Whatever still waits is read again by the next owner; handlers cancelled
+        # now must not start the next ones.
+        self._stopping = True
+        self._waiting.clear()
         await self._handlers.cancel()

@@ -481,6 +481,7 @@ class KafkaAgentRuntime(AgentRuntime):
             resend=self._send_reply,  # a journaled reply again; callers ignore copies
             state_topic=self._layout.states(agent_type) if self._config.checkpoint_state else None,
             on_revoked=self._forget_agents,
+            max_in_flight=self._config.max_in_flight,
         )
         self._request_consumers[agent_type] = consumer
         await consumer.start()
