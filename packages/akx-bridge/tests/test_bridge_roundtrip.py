@@ -4,6 +4,8 @@ RequestProcessor answering it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,6 +176,48 @@ async def test_a_restarted_processor_resumes_after_its_committed_offsets(
     finally:
         await agent.close()
     assert handled == ["one", "two", "three"]
+
+
+async def test_a_busy_processor_stops_fetching_instead_of_reading_the_whole_backlog(
+    agent_config: Callable[..., KafkaAgentConfig],
+) -> None:
+    config = agent_config(request_timeout=30.0)
+    processor_config = dataclasses.replace(
+        RequestProcessorConfig.for_agent_config(config), max_batch=5, max_concurrency=5
+    )
+    gate = asyncio.Event()
+
+    async def slow(request: Sentence) -> Verdict:
+        await gate.wait()
+        return Verdict(label=request.text)
+
+    agent = KafkaStreamingAgent(config, "bridge", Sentence, Verdict)
+    try:
+        async with RequestProcessor(processor_config, slow) as processor:
+            calls = [
+                asyncio.ensure_future(agent.on_message(Sentence(text=str(n)), _context()))
+                for n in range(60)
+            ]
+            consumer = processor._consumer  # pyright: ignore[reportPrivateUsage]
+            assert consumer is not None
+            deadline = time.monotonic() + 20
+            while not consumer.holding:  # a batch in hand and a full one waiting
+                assert time.monotonic() < deadline, "the processor never held"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            waiting = len(processor._backlog)  # pyright: ignore[reportPrivateUsage]
+            await asyncio.sleep(1.0)
+            # Held: what librdkafka had fetched arrived, nothing more; the rest stays
+            # in Kafka until the processor takes the waiting batches.
+            assert len(processor._backlog) == waiting  # pyright: ignore[reportPrivateUsage]
+            assert waiting < 55, waiting
+            gate.set()
+            verdicts = await asyncio.gather(*calls)
+            assert not consumer.holding
+    finally:
+        gate.set()
+        await agent.close()
+    assert [v.label for v in verdicts] == [str(n) for n in range(60)]
 
 
 def _context() -> Any:

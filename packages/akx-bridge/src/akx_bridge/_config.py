@@ -107,7 +107,8 @@ class RequestProcessorConfig:
         dead_letter_topic: where undecodable requests are copied; defaults to
             ``<request_topic>.dlq``.
         max_concurrency: requests handled at the same time by one processor.
-        max_batch: most requests answered in one transaction.
+        max_batch: most requests answered in one transaction; also how many may wait
+            behind the batch in hand before the processor stops fetching.
         start_from: where a group without committed offsets starts reading.
         transactional_id: librdkafka ``transactional.id``; unique per process by default
             (fencing comes from the consumer group generation, KIP-447).

@@ -227,6 +227,10 @@ class RequestProcessor(Generic[Req, Resp]):
     def _on_batch(self, messages: list[Message]) -> None:
         self._backlog.extend(messages)
         self._has_work.set()
+        if len(self._backlog) >= self._config.max_batch and self._consumer is not None:
+            # A full batch waits behind the one in hand: stop fetching until it is
+            # taken, or a backlog on the topic would end up in memory here.
+            self._consumer.hold()
 
     async def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Records of revoked partitions not yet handled go to their next owner (their
@@ -235,6 +239,9 @@ class RequestProcessor(Generic[Req, Resp]):
         kept = [m for m in self._backlog if (m.topic(), m.partition()) not in revoked]
         self._backlog.clear()
         self._backlog.extend(kept)
+        consumer = self._consumer
+        if consumer is not None and consumer.holding and len(kept) < self._config.max_batch:
+            consumer.release()
         await self._idle.wait()
 
     async def _work(self) -> None:
@@ -244,6 +251,9 @@ class RequestProcessor(Generic[Req, Resp]):
             batch = [backlog.popleft() for _ in range(min(len(backlog), limit))]
             if not backlog:
                 self._has_work.clear()
+            consumer = self._consumer
+            if consumer is not None and consumer.holding and len(backlog) < limit:
+                consumer.release()
             if not batch:
                 continue
             self._idle.clear()
