@@ -383,9 +383,11 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
     calls = [
         asyncio.ensure_future(caller.send_message(n, AgentId("gated", f"k{n}"))) for n in range(20)
     ]
-    await eventually(lambda: consumer.busy == 20, timeout=20)
-    assert running == [3, 3] and consumer.in_flight == 3
-    assert consumer._consumer.holding  # pyright: ignore[reportPrivateUsage]
+    holding = consumer._consumer  # pyright: ignore[reportPrivateUsage]
+    await eventually(lambda: running[0] == 3 and holding.holding, timeout=20)
+    await asyncio.sleep(0.5)  # records librdkafka had fetched before the pause arrive
+    held = consumer.busy
+    assert 3 < held <= 20  # three running, the rest waiting in order
 
     # Held: requests sent now stay in Kafka instead of piling up in the worker.
     calls += [
@@ -393,12 +395,13 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
         for n in range(20, 25)
     ]
     await asyncio.sleep(1.0)
-    assert consumer.busy == 20
+    assert consumer.busy == held
+    assert running == [3, 3] and consumer.in_flight == 3
 
     gate.set()
     assert await asyncio.gather(*calls) == list(range(25))
     assert running == [0, 3]  # never more than three at once
-    await eventually(lambda: not consumer._consumer.holding)  # pyright: ignore[reportPrivateUsage]
+    await eventually(lambda: not holding.holding)
     # The last ones finish when the worker has the broker's acknowledgement of their
     # replies, which may come after the caller read them.
     await eventually(lambda: consumer.busy == 0 and consumer.in_flight == 0)
