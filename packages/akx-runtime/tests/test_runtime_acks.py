@@ -284,3 +284,24 @@ async def test_stopping_with_acknowledgements_outstanding_logs_no_lost_errors(
         await publisher.close()
         await subscriber.close()
     assert [c.get("message") for c in unhandled] == []
+
+
+async def test_acknowledgements_that_never_come_are_forgotten_after_the_timeout() -> None:
+    from akx_runtime._runtime import _forget_late  # pyright: ignore[reportPrivateUsage]
+
+    loop = asyncio.get_running_loop()
+    acks: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(3)]
+    _forget_late(acks, 0.2)
+    acks[0].set_result(None)
+    acks[1].set_exception(RuntimeError("stopping"))  # read by the callback: nothing logged
+    await asyncio.sleep(0.3)
+    assert acks[0].result() is None
+    assert acks[2].cancelled()  # the one that never came
+
+    # All in before the timeout: the timer goes with them.
+    quick: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(2)]
+    timer = _forget_late(quick, 60)
+    for ack in quick:
+        ack.set_result(None)
+    await asyncio.sleep(0)
+    assert timer.cancelled()

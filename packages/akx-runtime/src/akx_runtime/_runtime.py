@@ -718,8 +718,8 @@ class KafkaAgentRuntime(AgentRuntime):
     ) -> None:
         inbox = self._inbox
         assert inbox is not None
-        loop = asyncio.get_running_loop()
         deliveries: list[asyncio.Future[Message]] = []
+        acks: list[asyncio.Future[Any]] = []
         for recipient in dict.fromkeys(recipients):
             if sender is not None and recipient == sender:
                 continue
@@ -729,18 +729,14 @@ class KafkaAgentRuntime(AgentRuntime):
                 )
                 continue
             event = event_for(recipient)
-            ack = inbox.expect(_ack_id(event.message_id, recipient.type, recipient.key))
-            # Forget an acknowledgement that never comes, without a task per delivery.
-            # Nobody awaits it: an error set when the runtime stops is read here.
-            timer = loop.call_later(self._config.request_timeout, ack.cancel)
-            ack.add_done_callback(
-                lambda ack, timer=timer: (timer.cancel(), ack.cancelled() or ack.exception())
-            )
+            acks.append(inbox.expect(_ack_id(event.message_id, recipient.type, recipient.key)))
             deliveries.append(
                 self._produce_nowait(
                     self._layout.requests(recipient.type), event, key=recipient.key
                 )
             )
+        if acks:
+            _forget_late(acks, self._config.request_timeout)
         if deliveries:
             await asyncio.gather(*deliveries)
 
@@ -1357,6 +1353,27 @@ class KafkaAgentRuntime(AgentRuntime):
 
 class _ReplyExpired(Exception):
     """Set on a call's future when its request timeout passes."""
+
+
+def _forget_late(acks: list[asyncio.Future[Any]], timeout: float) -> asyncio.TimerHandle:
+    """Forget the acknowledgements of one publication that do not come within ``timeout``.
+
+    One timer per publication, not per recipient, and no task. Nobody awaits these
+    futures: an error set on them when the runtime stops is read here.
+    """
+    timer = asyncio.get_running_loop().call_later(timeout, lambda: [ack.cancel() for ack in acks])
+    open_acks = [len(acks)]
+
+    def done(ack: asyncio.Future[Any]) -> None:
+        if not ack.cancelled():
+            ack.exception()
+        open_acks[0] -= 1
+        if open_acks[0] == 0:
+            timer.cancel()
+
+    for ack in acks:
+        ack.add_done_callback(done)
+    return timer
 
 
 def _expire_reply(future: asyncio.Future[Any]) -> None:
