@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from autogen_core import AgentId, BaseAgent, MessageContext
+from autogen_core import AgentId, BaseAgent, MessageContext, TopicId, TypeSubscription
 
 from akx_events import (
     BrokerUnavailableError,
     KafkaConfig,
+    PayloadTooLargeError,
     SchemaRegistryConfig,
 )
 from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig, RemoteHandlerError
@@ -89,3 +90,19 @@ def test_the_producer_gives_up_on_a_record_after_the_request_timeout(
     )
     chosen = KafkaAgentRuntime(runtime_config(kafka_config=kafka))
     assert chosen._producer_config()["message.timeout.ms"] == 60_000  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_an_oversized_publication_fails_typed_and_leaves_nothing_to_wait_for(
+    runtime_config: Callable[..., KafkaAgentRuntimeConfig],
+) -> None:
+    async with KafkaAgentRuntime(runtime_config()) as runtime:
+        await _Big.register(runtime, "big", _Big)
+        await runtime.add_subscription(TypeSubscription("news", "big"))
+        with pytest.raises(PayloadTooLargeError):
+            await runtime.publish_message("x" * 1_200_000, TopicId("news", "k"))
+        await asyncio.sleep(0)  # the inbox forgets a cancelled expectation in a callback
+        inbox = runtime._inbox  # pyright: ignore[reportPrivateUsage]
+        assert inbox is not None and len(inbox) == 0  # no acknowledgement left expected
+        started = time.monotonic()
+        await runtime.stop_when_idle()
+        assert time.monotonic() - started < 5  # not the 10 s request timeout

@@ -720,23 +720,34 @@ class KafkaAgentRuntime(AgentRuntime):
         assert inbox is not None
         deliveries: list[asyncio.Future[Message]] = []
         acks: list[asyncio.Future[Any]] = []
-        for recipient in dict.fromkeys(recipients):
-            if sender is not None and recipient == sender:
-                continue
-            if not (self._directory.is_hosted(recipient.type) or self._host.hosts(recipient.type)):
-                logger.warning(
-                    "published message not delivered to %s: no worker hosts its type", recipient
-                )
-                continue
-            event = event_for(recipient)
-            acks.append(inbox.expect(_ack_id(event.message_id, recipient.type, recipient.key)))
-            deliveries.append(
-                self._produce_nowait(
-                    self._layout.requests(recipient.type), event, key=recipient.key
-                )
-            )
-        if acks:
-            _forget_late(acks, self._config.request_timeout)
+        try:
+            for recipient in dict.fromkeys(recipients):
+                if sender is not None and recipient == sender:
+                    continue
+                if not (
+                    self._directory.is_hosted(recipient.type) or self._host.hosts(recipient.type)
+                ):
+                    logger.warning(
+                        "published message not delivered to %s: no worker hosts its type",
+                        recipient,
+                    )
+                    continue
+                event = event_for(recipient)
+                ack = inbox.expect(_ack_id(event.message_id, recipient.type, recipient.key))
+                acks.append(ack)
+                try:
+                    delivery = self._produce_nowait(
+                        self._layout.requests(recipient.type), event, key=recipient.key
+                    )
+                except BaseException:
+                    ack.cancel()  # never sent: nothing to wait for
+                    raise
+                deliveries.append(delivery)
+        finally:
+            # Also when a copy could not be produced: the copies sent before it are
+            # acknowledged as usual, or forgotten after the timeout.
+            if acks:
+                _forget_late(acks, self._config.request_timeout)
         if deliveries:
             await asyncio.gather(*deliveries)
 
