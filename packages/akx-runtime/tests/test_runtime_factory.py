@@ -278,6 +278,14 @@ async def test_the_confluent_cloud_file_parses() -> None:
     assert config.publish_topic == "publish"
 
 
+def test_a_null_publish_topic_turns_the_copies_off() -> None:
+    text = QUICK_START.replace('publish_topic: "publish"', "publish_topic: null")
+    with yaml_file(text) as path:
+        config = load_runtime_config(path)
+    assert config.publish_topic is None
+    assert config.registry_topic == "agent-registry"  # the others as written
+
+
 async def test_create_runtime_from_a_config_object() -> None:
     with yaml_file(QUICK_START) as path:
         config = load_runtime_config(path)

@@ -17,7 +17,9 @@ from autogen_core import (
     TypeSubscription,
 )
 from autogen_core.exceptions import UndeliverableException
+from confluent_kafka.admin import AdminClient
 
+from akx_dev import KafkaStack
 from akx_events import BrokerUnavailableError, KafkaConfig, SchemaRegistryConfig
 from akx_runtime import (
     KafkaAgentRuntime,
@@ -303,6 +305,23 @@ async def test_registrations_reach_other_workers_and_leave_with_them(
     await eventually(lambda: not subscriptions.recipients(TopicId("news", "s")))
     with pytest.raises(RecipientNotFoundError):
         await caller.send_message("x", AgentId("worker", "k"))
+
+
+async def test_without_a_publish_topic_publications_are_delivered_and_not_copied(
+    runtimes: RuntimeFactory, kafka_stack: KafkaStack, topic_name: Callable[[str], str]
+) -> None:
+    log: list[tuple[str, Any]] = []
+    runtime = runtimes(publish_topic=None)
+    await Worker.register(runtime, "worker", lambda: Worker(log))
+    await runtime.add_subscription(TypeSubscription("news", "worker"))
+    await runtime.start()
+    await runtime.publish_message("delivered", TopicId("news", "s"))
+    await eventually(lambda: ("", "delivered") in log)
+    # The topic a copy would have gone to (this test's name for it) was never created.
+    admin = AdminClient({"bootstrap.servers": kafka_stack.bootstrap_servers})
+    topics = (await asyncio.to_thread(admin.list_topics, timeout=10)).topics
+    assert topic_name("pub") not in topics
+    assert topic_name("reg") in topics
 
 
 async def test_late_joiner_knows_existing_registrations_and_subscriptions(

@@ -42,6 +42,7 @@ async def runtime(kafka_stack: KafkaStack, topic_name: Any) -> AsyncIterator[Kaf
 
 def _args(runtime: KafkaAgentRuntime, stack: KafkaStack, *command: str) -> list[str]:
     config = runtime.config
+    assert config.publish_topic is not None
     return [
         *command,
         "--bootstrap-servers",

@@ -707,8 +707,11 @@ class KafkaAgentRuntime(AgentRuntime):
                     await self._produce(self._layout.replies(owner), route, key=message_id)
             await self._fan_out(recipients, sender, event_for)
             # A copy for observers outside the runtime; nobody waits for it.
-            copy = self._produce_nowait(self._layout.publish, event_for(None), key=topic_id.source)
-            copy.add_done_callback(_log_failed_reply)
+            if self._layout.publish is not None:
+                copy = self._produce_nowait(
+                    self._layout.publish, event_for(None), key=topic_id.source
+                )
+                copy.add_done_callback(_log_failed_reply)
 
     async def _fan_out(
         self,

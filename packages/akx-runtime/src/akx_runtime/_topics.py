@@ -53,14 +53,14 @@ class TopicLayout:
         return self._config.subscription_topic
 
     @property
-    def publish(self) -> str:
-        """The topic carrying a copy of each published message."""
+    def publish(self) -> str | None:
+        """The topic carrying a copy of each published message (None: no copies)."""
         return self._config.publish_topic
 
     def shared_specs(self) -> list[TopicSpec]:
         """The topics every worker of the system uses, with how to create them."""
         replication = self._config.kafka_config.replication_factor
-        return [
+        specs = [
             TopicSpec(
                 name=self.registry, partitions=1, replication_factor=replication, config=_COMPACT
             ),
@@ -70,12 +70,16 @@ class TopicLayout:
                 replication_factor=replication,
                 config=_COMPACT,
             ),
-            TopicSpec(
-                name=self.publish,
-                partitions=self._config.kafka_config.num_partitions,
-                replication_factor=replication,
-            ),
         ]
+        if self.publish is not None:
+            specs.append(
+                TopicSpec(
+                    name=self.publish,
+                    partitions=self._config.kafka_config.num_partitions,
+                    replication_factor=replication,
+                )
+            )
+        return specs
 
     def request_spec(self, agent_type: str) -> TopicSpec:
         """The request topic of ``agent_type``, with how to create it."""
