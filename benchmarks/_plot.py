@@ -10,12 +10,14 @@ COLORS = {
     "akx": "tab:blue",
     "grpc": "tab:orange",
     "akx_nojournal": "tab:cyan",
+    "akx_nocopy": "tab:green",
 }
 LABELS = {
     "raw": "raw confluent-kafka",
     "akx": "akx",
     "grpc": "autogen-ext gRPC",
     "akx_nojournal": "akx, journal off",
+    "akx_nocopy": "akx, no observer copy",
 }
 
 
@@ -67,8 +69,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
     fanout = results.get("fanout")
     if fanout:
         groups = list(fanout["ratio"])
-        width = 0.38
-        for offset, name in ((-width / 2, "akx"), (width / 2, "grpc")):
+        names = [n for n in ("akx", "akx_nocopy", "grpc") if n in fanout["delivered_per_s"]]
+        width = 0.8 / len(names)
+        for index, name in enumerate(names):
+            offset = (index - (len(names) - 1) / 2) * width
             values = [fanout["delivered_per_s"][name][n] for n in groups]
             xs = [i + offset for i in range(len(groups))]
             fan_ax.bar(xs, values, width, label=LABELS[name], color=COLORS[name])

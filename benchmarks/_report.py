@@ -117,13 +117,14 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
     fanout = results.get("fanout")
     if fanout:
         w(f"\nPublish fan-out, {fanout['events']} events, deliveries/s\n")
-        w(f"{'subscribers':>12}{'akx':>9}{'gRPC':>9}{'akx/gRPC':>10}\n")
+        w(f"{'subscribers':>12}{'akx':>9}{'gRPC':>9}{'akx/gRPC':>10}{'no copy':>9}{'/gRPC':>7}\n")
         rates = fanout["delivered_per_s"]
+        nocopy = fanout.get("ratio_nocopy", {})
         for n, value in fanout["ratio"].items():
-            w(
-                f"{n:>12}{_fmt(rates['akx'][n]):>9}{_fmt(rates['grpc'][n]):>9}"
-                f"{_fmt(value, 'x'):>10}\n"
-            )
+            w(f"{n:>12}{_fmt(rates['akx'][n]):>9}{_fmt(rates['grpc'][n]):>9}{_fmt(value, 'x'):>10}")
+            if n in nocopy:
+                w(f"{_fmt(rates['akx_nocopy'][n]):>9}{_fmt(nocopy[n], 'x'):>7}")
+            w("\n")
     serdes = results.get("serdes")
     if serdes:
         w("\nSerde encode+decode per event (µs)\n")

@@ -4,12 +4,14 @@ The publisher (this process) publishes ``fanout_events`` events to a topic that 
 ten counting agent types (hosted by another process) subscribe to, 32 publishes in
 flight; the clock stops when every subscriber has counted every event (asked with an
 RPC every 20 ms). akx and autogen-ext's gRPC runtime (host + subscriber worker
-processes) take turns.
+processes) take turns, and a second akx publisher configured with ``publish_topic=None``
+(no observer copy per publication, which the gRPC runtime does not write either).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -33,7 +35,7 @@ from ._common import (
 from ._grpc import free_address
 
 IN_FLIGHT = 32
-RUNTIMES = ("akx", "grpc")
+RUNTIMES = ("akx", "grpc", "akx_nocopy")
 
 
 async def _counts(runtime: AgentRuntime, subscribers: int, source: str) -> int:
@@ -83,14 +85,18 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     workers.append(grpc_subs)
     start_workers(grpc_subs)
     akx = KafkaAgentRuntime(runtime_config(stack, prefix, "publisher"))
+    nocopy = KafkaAgentRuntime(
+        dataclasses.replace(runtime_config(stack, prefix, "publisher-nocopy"), publish_topic=None)
+    )
     grpc = GrpcWorkerAgentRuntime(host_address=host)
     add_serializers(grpc)
-    runtimes: dict[str, AgentRuntime] = {"akx": akx, "grpc": grpc}
+    runtimes: dict[str, AgentRuntime] = {"akx": akx, "grpc": grpc, "akx_nocopy": nocopy}
     results: dict[str, dict[str, float]] = {name: {} for name in RUNTIMES}
     try:
         await akx.start()
+        await nocopy.start()
         await grpc.start()
-        with progress.bar(2 * len(FANOUT_TOPICS) + 1, "fan-out") as bar:
+        with progress.bar(len(RUNTIMES) * len(FANOUT_TOPICS) + 1, "fan-out") as bar:
             for name in RUNTIMES:  # warm up: group joins, schemas, connections
                 for subscribers in FANOUT_TOPICS:
                     await _fan_out(runtimes[name], subscribers, 5)
@@ -104,6 +110,7 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
                     bar.update()
     finally:
         await grpc.stop()
+        await nocopy.stop()
         await akx.stop()
         stop_workers(*reversed(workers))
     return {
@@ -112,5 +119,9 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
         "delivered_per_s": results,
         "ratio": {
             str(n): ratio(results["akx"][str(n)], results["grpc"][str(n)]) for n in FANOUT_TOPICS
+        },
+        "ratio_nocopy": {
+            str(n): ratio(results["akx_nocopy"][str(n)], results["grpc"][str(n)])
+            for n in FANOUT_TOPICS
         },
     }

@@ -54,6 +54,7 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     assert len(scaling["two_workers"]["per_worker"]) == 2  # both workers took requests
     assert set(results["fanout"]["ratio"]) == {"1", "10"}
     assert all(math.isfinite(v) for v in results["fanout"]["ratio"].values())
+    assert all(math.isfinite(v) for v in results["fanout"]["ratio_nocopy"].values())
     assert results["serdes"]["ratio"] > 0
     assert results["memory"]["replay"]["rate"] > 0
     assert results["memory"]["lag_ms"]["samples"] > 0
