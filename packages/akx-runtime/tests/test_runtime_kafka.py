@@ -426,6 +426,42 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
     await eventually(lambda: consumer.busy == 0 and consumer.in_flight == 0)
 
 
+class Slow(BaseAgent):
+    """Takes 0.1 s per message and logs which worker handled it."""
+
+    def __init__(self, log: list[tuple[str, Any]], name: str) -> None:
+        super().__init__("slow")
+        self._log, self._name = log, name
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> Any:
+        await asyncio.sleep(0.1)
+        self._log.append((self._name, message))
+        return message
+
+
+async def test_records_waiting_behind_the_limit_move_with_their_partitions(
+    runtimes: RuntimeFactory,
+) -> None:
+    log: list[tuple[str, Any]] = []
+    first, second, caller = runtimes(max_in_flight=2), runtimes(max_in_flight=2), runtimes()
+    await Slow.register(first, "slow", lambda: Slow(log, "first"))
+    await Slow.register(second, "slow", lambda: Slow(log, "second"))
+    await first.start()
+    await caller.start()
+    consumer = first._request_consumers["slow"]  # pyright: ignore[reportPrivateUsage]
+    calls = [
+        asyncio.ensure_future(caller.send_message(n, AgentId("slow", f"k{n}"))) for n in range(60)
+    ]
+    # The first worker alone: two at a time, the rest waiting (and fetching held).
+    await eventually(lambda: consumer._consumer.holding, timeout=20)  # pyright: ignore[reportPrivateUsage]
+    # A second worker joins: the group moves a partition, and the records of it that were
+    # waiting in the first worker are read again by the second, not run twice.
+    await second.start()
+    assert await asyncio.gather(*calls) == list(range(60))
+    assert sorted(m for _, m in log) == list(range(60))  # each handled exactly once
+    assert {name for name, _ in log} == {"first", "second"}
+
+
 async def test_workers_may_add_the_same_subscription_id(runtimes: RuntimeFactory) -> None:
     # The same program on two workers adds its subscriptions under the same explicit
     # ids; one worker leaving must not take the other's subscription with it.
