@@ -227,10 +227,20 @@ class RequestProcessor(Generic[Req, Resp]):
     def _on_batch(self, messages: list[Message]) -> None:
         self._backlog.extend(messages)
         self._has_work.set()
-        if len(self._backlog) >= self._config.max_batch and self._consumer is not None:
-            # A full batch waits behind the one in hand: stop fetching until it is
-            # taken, or a backlog on the topic would end up in memory here.
-            self._consumer.hold()
+        self._fetch_while_room()
+
+    def _fetch_while_room(self) -> None:
+        """Hold fetching while a full batch waits behind the one in hand, else release.
+
+        Without the hold, a backlog on the topic would end up in memory here.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return
+        if len(self._backlog) >= self._config.max_batch:
+            consumer.hold()
+        elif consumer.holding:
+            consumer.release()
 
     async def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         # Records of revoked partitions not yet handled go to their next owner (their
@@ -239,9 +249,7 @@ class RequestProcessor(Generic[Req, Resp]):
         kept = [m for m in self._backlog if (m.topic(), m.partition()) not in revoked]
         self._backlog.clear()
         self._backlog.extend(kept)
-        consumer = self._consumer
-        if consumer is not None and consumer.holding and len(kept) < self._config.max_batch:
-            consumer.release()
+        self._fetch_while_room()
         await self._idle.wait()
 
     async def _work(self) -> None:
@@ -251,9 +259,7 @@ class RequestProcessor(Generic[Req, Resp]):
             batch = [backlog.popleft() for _ in range(min(len(backlog), limit))]
             if not backlog:
                 self._has_work.clear()
-            consumer = self._consumer
-            if consumer is not None and consumer.holding and len(backlog) < limit:
-                consumer.release()
+            self._fetch_while_room()
             if not batch:
                 continue
             self._idle.clear()
