@@ -19,6 +19,8 @@ print("hello", flush=True)
 print(settings["line"], flush=True)
 if settings.get("crash"):
     sys.exit(3)
+if settings.get("echo"):
+    print("echo " + sys.stdin.readline().strip(), flush=True)
 time.sleep(60)
 """
 
@@ -57,3 +59,17 @@ def test_kill_ends_the_process_at_once(tmp_path: Path) -> None:
     child.wait_for_line("READY", 20)
     child.kill()
     assert child.process.returncode == -signal.SIGKILL
+
+
+def test_lines_go_in_and_come_out_and_a_silent_script_fails_the_wait(tmp_path: Path) -> None:
+    settings = {"line": "READY", "exit_code": 0, "echo": True}
+    child = ScriptProcess(_script(tmp_path), settings, tmp_path, "c4")
+    try:
+        assert child.next_line(20) == "hello"
+        assert child.next_line(20) == "READY"
+        child.send("ping")
+        assert child.next_line(20) == "echo ping"
+        with pytest.raises(AssertionError, match=r"c4 printed nothing within 0.2 s"):
+            child.next_line(0.2)
+    finally:
+        child.kill()

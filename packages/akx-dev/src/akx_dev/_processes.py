@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import signal
@@ -18,7 +19,10 @@ __all__ = ["ScriptProcess"]
 class ScriptProcess:
     """Runs ``python <script> '<json settings>'`` and watches its standard output.
 
-    Standard error goes to ``<directory>/<name>.stderr`` so a failing test can show it.
+    Standard error goes to ``<directory>/<name>.stderr`` so a failing test can show it
+    (a file, not a pipe: a pipe nobody reads blocks the thread that fills it, librdkafka's
+    logging threads included). Standard output is read on a thread, so every wait for a
+    line is bounded; :meth:`send` writes a line to the script's standard input.
 
     Args:
         script: the script to run.
@@ -33,11 +37,13 @@ class ScriptProcess:
         self._stderr = self._stderr_path.open("w")
         self.process = subprocess.Popen(
             [sys.executable, str(script), json.dumps(settings)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
         )
-        self._lines: queue.Queue[str] = queue.Queue()
+        # None marks the end of the output: the script exited (or closed stdout).
+        self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -50,6 +56,18 @@ class ScriptProcess:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self._lines.put(line.strip())
+        self._lines.put(None)
+
+    def _line(self, timeout: float) -> str | None:
+        """The next line; None at the end of the output (kept for later calls).
+
+        Raises:
+            queue.Empty: no line within ``timeout`` seconds.
+        """
+        line = self._lines.get(timeout=timeout)
+        if line is None:
+            self._lines.put(None)
+        return line
 
     def wait_for_line(self, expected: str, timeout: float) -> None:
         """Wait until the script prints ``expected`` on a line of its own.
@@ -61,15 +79,39 @@ class ScriptProcess:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                if self._lines.get(timeout=max(remaining, 0.01)) == expected:
+                line = self._line(max(remaining, 0.01))
+                if line == expected:
                     return
             except queue.Empty:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
+                line = ""
+            if line is None or time.monotonic() > deadline or self.process.poll() is not None:
                 raise AssertionError(
                     f"{self.name} did not print {expected} "
                     f"(exit code {self.process.poll()}):\n{self.stderr_tail()}"
                 )
+
+    def next_line(self, timeout: float) -> str:
+        """The next line the script prints (stripped).
+
+        Raises:
+            AssertionError: none within ``timeout`` seconds, or it exited first.
+        """
+        try:
+            line = self._line(timeout)
+        except queue.Empty:
+            line = None
+        if line is None:
+            raise AssertionError(
+                f"{self.name} printed nothing within {timeout:g} s "
+                f"(exit code {self.process.poll()}):\n{self.stderr_tail()}"
+            )
+        return line
+
+    def send(self, line: str) -> None:
+        """Write ``line`` to the script's standard input."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
 
     def stderr_tail(self, chars: int = 3000) -> str:
         """The end of what the script wrote to standard error."""
@@ -88,7 +130,10 @@ class ScriptProcess:
             self.process.kill()
             self.process.wait()
         self._reader.join(5)  # the pipe reaches its end once the process is gone
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None and not stream.closed:
+                # Unflushed input to a process that is gone cannot be written.
+                with contextlib.suppress(BrokenPipeError):
+                    stream.close()
         if not self._stderr.closed:
             self._stderr.close()
