@@ -1,6 +1,6 @@
 """KafkaMemory across OS processes: concurrent writers converge, a newcomer recovers it all.
 
-Two worker processes (the script below, run with ``python -c``) open the same session,
+Two worker processes (the script below, run by ``ScriptProcess``) open the same session,
 add entries at the same time, and report what they see once they see everything. The
 test process then opens a third instance after both exited and checks it recovers
 the same contents, in the same order.
@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import subprocess
-import sys
-import tempfile
-import threading
 import uuid
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from akx_dev import KafkaStack
+from akx_dev import KafkaStack, ScriptProcess
 from akx_events import KafkaConfig, SchemaRegistryConfig
 from akx_memory import KafkaMemory, KafkaMemoryConfig
 
@@ -72,94 +68,50 @@ asyncio.run(main())
 """
 
 
-def _start(stack: KafkaStack, settings: dict[str, Any]) -> subprocess.Popen[str]:
+def _start(
+    stack: KafkaStack, settings: dict[str, Any], directory: Path, name: str
+) -> ScriptProcess:
+    script = directory / "memory_worker.py"
+    script.write_text(WORKER)
     values = {
         "bootstrap": stack.bootstrap_servers,
         "registry": stack.schema_registry_url,
         "consumer": stack.consumer_settings(),
         "producer": stack.producer_settings(),
         "timeout": TIMEOUT,
+        "name": name,
         **settings,
     }
-    # A file, not a pipe: nobody reads stderr while the worker runs, and a full pipe would
-    # block whichever thread of the worker (librdkafka's too) writes to it.
-    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by _release
-    process = subprocess.Popen(
-        [sys.executable, "-c", WORKER, json.dumps(values)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    _LINES[process.pid], _STDERR[process.pid] = lines, errors
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line)
-        lines.put("")  # end of output
-
-    threading.Thread(target=pump, daemon=True).start()
-    return process
+    return ScriptProcess(script, values, directory, f"memory-{name}")
 
 
-#: Output lines of each worker, read on a thread so that waiting for one is bounded.
-_LINES: dict[int, queue.Queue[str]] = {}
-#: Each worker's stderr.
-_STDERR: dict[int, IO[str]] = {}
-
-
-def _line(process: subprocess.Popen[str], prefix: str) -> str:
-    try:
-        line = _LINES[process.pid].get(timeout=TIMEOUT + 15)
-    except queue.Empty:
-        line = f"nothing within {TIMEOUT + 15} s"
+def _line(worker: ScriptProcess, prefix: str) -> str:
+    # The worker bounds its own waits (TIMEOUT) and then says what it saw.
+    line = worker.next_line(TIMEOUT + 15)
     if not line.startswith(prefix):
-        process.kill()
-        process.wait(TIMEOUT)  # the test's finally releases it
-        errors = _STDERR[process.pid]
-        errors.seek(0)
-        stderr = errors.read()
-        pytest.fail(f"expected {prefix!r}, got {line!r}; stderr:\n{stderr}")
+        pytest.fail(f"expected {prefix!r}, got {line!r}; stderr:\n{worker.stderr_tail()}")
     return line[len(prefix) :].strip()
 
 
-def _release(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.kill()
-    process.wait(TIMEOUT)
-    for stream in (process.stdin, process.stdout, _STDERR.pop(process.pid)):
-        if stream is not None:
-            stream.close()
-    _LINES.pop(process.pid)
-
-
-def _send(process: subprocess.Popen[str], word: str) -> None:
-    assert process.stdin is not None
-    process.stdin.write(word + "\n")
-    process.stdin.flush()
-
-
 def test_processes_converge_after_concurrent_adds_and_a_newcomer_recovers(
-    kafka_stack: KafkaStack,
+    kafka_stack: KafkaStack, tmp_path: Path
 ) -> None:
     topic, count = f"memory-it-{uuid.uuid4().hex[:8]}", 30
     common = {"topic": topic, "session": "shared", "count": count, "total": 2 * count}
-    workers = [_start(kafka_stack, {**common, "name": name}) for name in ("alpha", "beta")]
+    workers = [_start(kafka_stack, common, tmp_path, name) for name in ("alpha", "beta")]
     try:
         for worker in workers:
             _line(worker, "ready")
         for worker in workers:
-            _send(worker, "go")
+            worker.send("go")
         views = [json.loads(_line(worker, "converged ")) for worker in workers]
         for worker in workers:
-            _send(worker, "stop")
+            worker.send("stop")
         for worker in workers:
-            assert worker.wait(TIMEOUT) == 0
+            assert worker.process.wait(TIMEOUT) == 0
     finally:
         for worker in workers:
-            _release(worker)
+            worker.kill()
     assert views[0] == views[1]
     assert len(views[0]) == 2 * count
     writers = [metadata["writer"] for _, _, metadata in views[0]]
