@@ -133,6 +133,8 @@ def runtime_config(
     if journal is None:
         journal = os.environ.get("AKX_BENCH_JOURNAL", "1") != "0"
     extra: dict[str, Any] = {} if journal or not has_journal_switch() else {"journal": False}
+    if "AKX_BENCH_MAX_IN_FLIGHT" in os.environ:
+        extra["max_in_flight"] = int(os.environ["AKX_BENCH_MAX_IN_FLIGHT"])
     kafka = KafkaConfig(
         name=worker,
         group_id=f"{prefix}-group",

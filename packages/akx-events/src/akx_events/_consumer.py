@@ -203,6 +203,8 @@ class AsyncConsumer:
                 # Resume too after a reassignment: whatever librdkafka kept of the
                 # pause flags, the new partitions fetch only if not held.
                 (consumer.pause if hold else consumer.resume)(assignment)
+                if not hold:
+                    _restart_fetching(consumer, assignment)
         except KafkaException as exc:
             logger.warning("%s: pause/resume failed: %s", self._name, exc)
             self._reassigned = True  # try again on the next round
@@ -277,6 +279,21 @@ class AsyncConsumer:
             # close() runs the revoke callback, which waits on this loop: keep the
             # loop free by closing from a thread.
             await asyncio.to_thread(consumer.close)
+
+
+def _restart_fetching(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    """Make librdkafka fetch resumed partitions now rather than on its next 1 s tick.
+
+    When every partition a broker connection serves is paused, librdkafka's fetcher
+    for it sleeps, and ``resume()`` does not wake it: the first fetch came ~1 s later
+    (measured: 0.84-0.90 s with records waiting, every time). A seek to the position
+    the application has reached does wake it (1-4 ms) and reads nothing twice.
+    Partitions that have not returned a record yet have no position; they start from
+    the committed offset as usual.
+    """
+    for position in consumer.position(partitions):
+        if position.offset >= 0:
+            consumer.seek(position)
 
 
 async def _await(
