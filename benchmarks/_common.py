@@ -123,18 +123,22 @@ def runtime_config(
     *,
     partitions: int = 1,
     journal: bool | None = None,
+    max_in_flight: int | None = None,
 ) -> KafkaAgentRuntimeConfig:
     """Runtime settings shared by every akx process of one measurement (``prefix``).
 
     ``journal=False`` turns the runtime's processed-request journal off where that
     setting exists; by default it follows ``AKX_BENCH_JOURNAL`` (``0`` for off), else
-    the runtime's own default (on).
+    the runtime's own default (on). ``max_in_flight`` follows
+    ``AKX_BENCH_MAX_IN_FLIGHT`` when not given, else the runtime's default.
     """
     if journal is None:
         journal = os.environ.get("AKX_BENCH_JOURNAL", "1") != "0"
     extra: dict[str, Any] = {} if journal or not has_journal_switch() else {"journal": False}
-    if "AKX_BENCH_MAX_IN_FLIGHT" in os.environ:
-        extra["max_in_flight"] = int(os.environ["AKX_BENCH_MAX_IN_FLIGHT"])
+    if max_in_flight is None and "AKX_BENCH_MAX_IN_FLIGHT" in os.environ:
+        max_in_flight = int(os.environ["AKX_BENCH_MAX_IN_FLIGHT"])
+    if max_in_flight is not None:
+        extra["max_in_flight"] = max_in_flight
     kafka = KafkaConfig(
         name=worker,
         group_id=f"{prefix}-group",

@@ -60,8 +60,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         tput_ax.legend()
     scaling = results.get("scaling")
     if scaling:
+        labels = ["1 worker", "2 workers"]
         values = [scaling["one_worker"]["rps"], scaling["two_workers"]["rps"]]
-        scale_ax.bar(["1 worker", "2 workers"], values, color=COLORS["akx"])
+        limited = scaling.get("limited_one_worker")
+        if limited:
+            labels.append(f"1 worker,\nmax_in_flight {limited['max_in_flight']}")
+            values.append(limited["rps"])
+        scale_ax.bar(labels, values, color=COLORS["akx"])
         scale_ax.set_ylabel("requests/s")
         scale_ax.set_title(
             f"Scaling, {scaling['spin_ms']:.0f} ms CPU per request: {scaling['ratio']:.2f}x"

@@ -114,6 +114,13 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
             f"requests: 1 worker {_fmt(one['rps'])}/s, 2 workers {_fmt(two['rps'])}/s "
             f"(split {two['per_worker']}) = {_fmt(scaling['ratio'], 'x')}\n"
         )
+        limited = scaling.get("limited_one_worker")
+        if limited:
+            w(
+                f"Flow control, 1 worker with max_in_flight {limited['max_in_flight']}: "
+                f"{_fmt(limited['rps'])}/s = {_fmt(scaling['ratio_limited'], 'x')} "
+                "of the unlimited worker\n"
+            )
     fanout = results.get("fanout")
     if fanout:
         w(f"\nPublish fan-out, {fanout['events']} events, deliveries/s\n")

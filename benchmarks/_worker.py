@@ -97,6 +97,7 @@ async def serve_akx(stack: KafkaStack, settings: dict[str, Any]) -> None:
         settings["worker"],
         partitions=settings.get("partitions", 1),
         journal=settings.get("journal"),
+        max_in_flight=settings.get("max_in_flight"),
     )
     runtime = KafkaAgentRuntime(config)
     await host_roles(runtime, settings["roles"])

@@ -2,7 +2,12 @@
 
 The type's request topic has four partitions; callers spread requests over 64 agent
 keys, so the consumer group shares them between the workers. Each request burns
-``spin_ms`` of CPU in pure Python. The caller keeps 64 requests in flight.
+``spin_ms`` of CPU in pure Python. The caller keeps 32 requests in flight.
+
+A third measurement runs the one worker with ``max_in_flight`` at 2: the worker then
+pauses fetching whenever two handlers run and records wait, and resumes as they
+finish, so its throughput against the unlimited worker shows what that flow control
+costs (a resume that waits for librdkafka's next 1 s tick would show up here).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ._common import (
 PARTITIONS = 4
 KEYS = 64
 IN_FLIGHT = 32
+LIMIT = 2  # max_in_flight of the flow-control measurement
 
 
 async def _drive(
@@ -58,18 +64,27 @@ async def _drive(
     return total / (time.perf_counter() - started), dict(handled)
 
 
-def _workers(stack: KafkaStack, count: int) -> tuple[str, list[Worker]]:
+def _workers(
+    stack: KafkaStack, count: int, max_in_flight: int | None = None
+) -> tuple[str, list[Worker]]:
     prefix = f"scale{count}-{uuid.uuid4().hex[:6]}"
-    common = {"stack": stack_dict(stack), "prefix": prefix, "partitions": PARTITIONS}
+    common = {
+        "stack": stack_dict(stack),
+        "prefix": prefix,
+        "partitions": PARTITIONS,
+        "max_in_flight": max_in_flight,
+    }
     workers = [
         Worker("akx", **common, worker=f"cpu-worker-{i}", roles=["cpu"]) for i in range(count)
     ]
     return prefix, workers
 
 
-async def _measure(stack: KafkaStack, sizes: Sizes, workers: int, bar: Any) -> dict[str, Any]:
+async def _measure(
+    stack: KafkaStack, sizes: Sizes, workers: int, bar: Any, max_in_flight: int | None = None
+) -> dict[str, Any]:
     """Start ``workers`` worker processes, measure them, stop them."""
-    prefix, processes = _workers(stack, workers)
+    prefix, processes = _workers(stack, workers, max_in_flight)
     start_workers(*processes)
     try:
         return await _drive_workers(stack, sizes, prefix, workers, bar)
@@ -104,9 +119,10 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     # One set of workers at a time: an idle runtime is not free on the embedded broker
     # (its consumers' empty fetches cost the broker ~9 % of a core each), which would
     # take CPU from the set being measured.
-    with progress.bar(4, "scaling") as bar:
+    with progress.bar(6, "scaling") as bar:
         one = await _measure(stack, sizes, 1, bar)
         two = await _measure(stack, sizes, 2, bar)
+        limited = await _measure(stack, sizes, 1, bar, max_in_flight=LIMIT)
     return {
         "spin_ms": sizes.spin_ms,
         "partitions": PARTITIONS,
@@ -115,4 +131,6 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
         "one_worker": one,
         "two_workers": two,
         "ratio": ratio(two["rps"], one["rps"]),
+        "limited_one_worker": {**limited, "max_in_flight": LIMIT},
+        "ratio_limited": ratio(limited["rps"], one["rps"]),
     }

@@ -52,6 +52,10 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     scaling = results["scaling"]
     assert sum(scaling["one_worker"]["per_worker"]) == scaling["requests"]
     assert len(scaling["two_workers"]["per_worker"]) == 2  # both workers took requests
+    limited = scaling["limited_one_worker"]
+    assert limited["max_in_flight"] == 2
+    assert sum(limited["per_worker"]) == scaling["requests"]
+    assert scaling["ratio_limited"] > 0
     assert set(results["fanout"]["ratio"]) == {"1", "10"}
     assert all(math.isfinite(v) for v in results["fanout"]["ratio"].values())
     assert all(math.isfinite(v) for v in results["fanout"]["ratio_nocopy"].values())
