@@ -94,6 +94,27 @@ async def test_records_start_in_order_and_never_more_than_the_limit() -> None:
     assert commit_point(requests, 0) == 5
 
 
+async def test_fetching_resumes_while_fewer_than_the_limit_wait() -> None:
+    handlers = Handlers()
+    requests = consumer(handlers, limit=3)
+    requests._on_batch([record(0, n) for n in range(5)])  # pyright: ignore[reportPrivateUsage]
+    await settle()
+    # 3 run, 2 wait: fewer than the limit, so the consumer keeps fetching.
+    assert requests.in_flight == 3 and requests.busy == 5
+    assert not requests._consumer.holding  # pyright: ignore[reportPrivateUsage]
+    requests._on_batch([record(0, n) for n in range(5, 9)])  # pyright: ignore[reportPrivateUsage]
+    await settle()
+    assert requests.busy == 9
+    assert requests._consumer.holding  # pyright: ignore[reportPrivateUsage]  # 6 wait
+    for offset in range(4):
+        handlers.finish((0, offset))
+        await settle()
+    # 4 more started, 2 still wait: fetching resumed before the worker ran dry.
+    assert handlers.started == [(0, n) for n in range(7)]
+    assert requests.busy == 5
+    assert not requests._consumer.holding  # pyright: ignore[reportPrivateUsage]
+
+
 async def test_revocation_drops_waiting_records_of_the_revoked_partitions_only() -> None:
     handlers = Handlers()
     requests = consumer(handlers, limit=1)

@@ -107,8 +107,8 @@ class KafkaAgentRuntimeConfig:
             Failed published messages always go to the dead letters.
         max_in_flight: most messages of one agent type this worker handles at once
             (from the start of the handler until its reply is acknowledged). Further
-            messages wait in order and the worker stops fetching that type's requests
-            until they are started, so a backlog never starts a handler per record.
+            messages wait in order, and while as many wait the worker stops fetching
+            that type's requests, so a backlog never starts a handler per record.
     """
 
     kafka_config: KafkaConfig

@@ -9,9 +9,9 @@ a checkpoint precedes every commit, and records an earlier owner already handled
 skipped (their stored replies sent again) instead of run twice.
 
 At most ``max_in_flight`` records are handled at once (from dispatch until the reply
-is acknowledged). Records beyond that wait here in order, and the consumer stops
-fetching until they are all dispatched: a worker that joins a group with a large
-backlog does not start a handler for every record librdkafka prefetches. Waiting
+is acknowledged). Records beyond that wait here in order, and while as many wait,
+the consumer stops fetching: a worker that joins a group with a large backlog does
+not start a handler for every record librdkafka prefetches, nor hold them all. Waiting
 records are not "started" for the offset tracker, so commit points stay below them,
 and on revocation they are dropped for the next owner to read again.
 """
@@ -190,7 +190,9 @@ class RequestConsumer:
                     self._handlers.submit(message)
         finally:
             self._dispatching = False
-        if self._waiting:
+        # Up to max_in_flight records wait in hand: fetching resumes while some are
+        # still here, so a finishing handler's successor never waits for a fetch.
+        if len(self._waiting) >= self._max_in_flight:
             self._consumer.hold()
         elif self._consumer.holding:
             self._consumer.release()
