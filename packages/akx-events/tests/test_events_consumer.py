@@ -7,6 +7,7 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from confluent_kafka import Message, TopicPartition
 
 from akx_dev import KafkaStack
@@ -94,25 +95,18 @@ async def _hold_release_cycles(
     return seen
 
 
-async def test_hold_and_release_with_assigned_partitions_read_every_record_once(
-    kafka_stack: KafkaStack, topic_name: Callable[[str], str]
+@pytest.mark.parametrize("member", [False, True], ids=["assigned", "group-member"])
+async def test_hold_and_release_read_every_record_once_in_order(
+    kafka_stack: KafkaStack, topic_name: Callable[[str], str], member: bool
 ) -> None:
-    topic = topic_name("hold-assigned")
+    topic = topic_name("hold")
     kafka = kafka_stack.kafka_config("consumer-test")
     await ensure_topics(kafka.client_config(), [TopicSpec(name=topic, partitions=PARTITIONS)])
-    seen = await _hold_release_cycles(
-        kafka_stack, topic, assignment=[TopicPartition(topic, p, 0) for p in range(PARTITIONS)]
+    where: dict[str, Any] = (
+        {"topics": [topic]}
+        if member
+        else {"assignment": [TopicPartition(topic, p, 0) for p in range(PARTITIONS)]}
     )
-    for partition in range(PARTITIONS):
-        assert seen[partition] == list(range(RECORDS // PARTITIONS)), partition
-
-
-async def test_hold_and_release_as_a_group_member_read_every_record_once(
-    kafka_stack: KafkaStack, topic_name: Callable[[str], str]
-) -> None:
-    topic = topic_name("hold-group")
-    kafka = kafka_stack.kafka_config("consumer-test")
-    await ensure_topics(kafka.client_config(), [TopicSpec(name=topic, partitions=PARTITIONS)])
-    seen = await _hold_release_cycles(kafka_stack, topic, topics=[topic])
+    seen = await _hold_release_cycles(kafka_stack, topic, **where)
     for partition in range(PARTITIONS):
         assert seen[partition] == list(range(RECORDS // PARTITIONS)), partition
