@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from akx_dev import KafkaStack
-from akx_events import BrokerUnavailableError, KafkaTransportError
+from akx_events import BrokerUnavailableError, ConfigurationError, KafkaTransportError
 from akx_events._admin import TopicSpec, ensure_topics
 from akx_events._producer import AsyncProducer, transport_error
 
@@ -53,3 +53,13 @@ async def test_a_fenced_producer_is_replaced_and_later_records_go_through(
             await pending
     finally:
         await producer.stop()
+
+
+async def test_settings_librdkafka_refuses_are_a_configuration_error_at_start() -> None:
+    producer = AsyncProducer(
+        {"bootstrap.servers": "127.0.0.1:1", "sasl.jaas.config": "org.Example required;"},
+        name="refused",
+    )
+    with pytest.raises(ConfigurationError, match=r"sasl\.jaas\.config|JAAS"):
+        await producer.start()
+    assert not producer.started

@@ -217,6 +217,13 @@ class KafkaAgentRuntime(AgentRuntime):
             raise RuntimeStateError(
                 "kafka.schema_registry_config is required: akx events are Avro records"
             )
+        # First: an idempotent producer cannot deliver until it has a producer id,
+        # which librdkafka asks for on a 500 ms timer once a broker connection is up;
+        # created here, that happens while the topics and the directory are loaded.
+        self._producer = AsyncProducer(
+            self._producer_config(), name=f"akx-producer-{self._worker_id}"
+        )
+        await self._producer.start()
         await ensure_topics(
             kafka.client_config(),
             [
@@ -228,10 +235,6 @@ class KafkaAgentRuntime(AgentRuntime):
         )
         self._serde = EventSerde(registry, source=f"akx/{self._worker_id}")
         await self._serde.prepare()
-        self._producer = AsyncProducer(
-            self._producer_config(), name=f"akx-producer-{self._worker_id}"
-        )
-        await self._producer.start()
         self._dead_letters = DeadLetterWriter(
             self._producer,
             kafka.client_config(),
