@@ -65,6 +65,12 @@ async def _bridge(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     )
 
 
+async def _startup(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
+    from .startup import run
+
+    return await run(stack, sizes)
+
+
 SECTIONS: dict[str, Section] = {
     "serdes": _serdes,
     "rpc": _rpc,
@@ -72,6 +78,7 @@ SECTIONS: dict[str, Section] = {
     "fanout": _fanout,
     "memory": _memory,
     "bridge": _bridge,
+    "startup": _startup,
 }
 
 

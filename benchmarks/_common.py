@@ -37,6 +37,7 @@ class Sizes:
     bridge_rounds: int
     bridge_per_round: int
     bridge_burst: int
+    startup_rounds: int  # fresh caller runtimes started
 
 
 SIZES = {
@@ -55,6 +56,7 @@ SIZES = {
         bridge_rounds=1,
         bridge_per_round=10,
         bridge_burst=20,
+        startup_rounds=2,
     ),
     "quick": Sizes(
         mode="quick",
@@ -71,6 +73,7 @@ SIZES = {
         bridge_rounds=3,
         bridge_per_round=50,
         bridge_burst=200,
+        startup_rounds=4,
     ),
     "full": Sizes(
         mode="full",
@@ -87,6 +90,7 @@ SIZES = {
         bridge_rounds=6,
         bridge_per_round=300,
         bridge_burst=500,
+        startup_rounds=10,
     ),
 }
 

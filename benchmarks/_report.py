@@ -154,6 +154,17 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
         w("\nBridge round trip (ms)\n")
         for name, row in bridge["latency_ms"].items():
             w(f"  {name:<40}p50 {row['p50']:7.2f}  p99 {row['p99']:7.2f}\n")
+    startup = results.get("startup")
+    if startup:
+        rounds = startup["rounds"]
+        w(f"\nStart-up of a fresh caller runtime, {rounds} runtimes (ms, median / max)\n")
+        for label, key in (
+            ("start()", "start_ms"),
+            ("its first call", "first_call_ms"),
+            ("its next calls", "later_call_ms"),
+        ):
+            row = startup[key]
+            w(f"  {label:<40}{row['median']:8.1f} / {row['max']:.1f}\n")
     targets = results.get("targets", [])
     if targets:
         w("\nTargets\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("serdes", "rpc", "scaling", "fanout", "memory", "bridge")
+SECTIONS = ("serdes", "rpc", "scaling", "fanout", "memory", "bridge", "startup")
 
 
 @pytest.mark.slow
@@ -63,6 +63,10 @@ def test_quick_run_writes_every_section(tmp_path: Path) -> None:
     assert results["memory"]["replay"]["rate"] > 0
     assert results["memory"]["lag_ms"]["samples"] > 0
     assert results["bridge"]["latency_ms"]["bridge via runtime.send_message"]["p50"] > 0
+    startup = results["startup"]
+    for key in ("start_ms", "first_call_ms", "later_call_ms"):
+        assert startup[key]["median"] > 0
+    assert "Start-up of a fresh caller runtime" in result.stdout
 
     names = " ".join(t["name"] for t in results["targets"])
     for word in ("latency", "throughput", "scaling", "fan-out", "serde", "memory", "bridge"):
