@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import Message, TopicPartition
 
 from akx_dev import KafkaStack
+from akx_events import ConfigurationError
 from akx_events._admin import TopicSpec, ensure_topics
 from akx_events._consumer import AsyncConsumer, _restart_fetching  # pyright: ignore[reportPrivateUsage]
 from akx_events._producer import AsyncProducer
@@ -38,6 +39,21 @@ def test_resumed_partitions_are_sought_to_where_the_application_is() -> None:
     fake = _Positions([TopicPartition("t", 0, 17), TopicPartition("t", 1, -1001)])
     _restart_fetching(fake, [TopicPartition("t", 0), TopicPartition("t", 1)])  # type: ignore[arg-type]
     assert fake.seeks == [("t", 0, 17)]
+
+
+async def test_settings_librdkafka_refuses_are_a_configuration_error_at_start() -> None:
+    consumer = AsyncConsumer(
+        {
+            "bootstrap.servers": "127.0.0.1:1",
+            "group.id": "g",
+            "sasl.jaas.config": "org.Example required;",
+        },
+        lambda _messages: None,
+        topics=["t"],
+        name="refused",
+    )
+    with pytest.raises(ConfigurationError, match=r"consumer settings.*(sasl\.jaas\.config|JAAS)"):
+        await consumer.start()
 
 
 async def _hold_release_cycles(

@@ -12,7 +12,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from .exceptions import BrokerUnavailableError, ConfigurationError, KafkaTransportError
+from ._producer import settings_error
+from .exceptions import BrokerUnavailableError, KafkaTransportError
 
 __all__ = ["TopicSpec", "ensure_topics", "ensure_topics_sync"]
 
@@ -34,11 +35,7 @@ def ensure_topics_sync(
     try:
         admin = AdminClient(client_config)
     except KafkaException as exc:
-        # librdkafka checks the settings when a client is made (e.g. it refuses Java's
-        # sasl.jaas.config); its message names the setting, not the value.
-        raise ConfigurationError(
-            "kafka", f"librdkafka refused the client settings: {exc.args[0].str()}"
-        ) from exc
+        raise settings_error(exc, "client") from exc
     servers = client_config.get("bootstrap.servers", "?")
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)

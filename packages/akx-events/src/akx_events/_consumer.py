@@ -32,7 +32,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from ._producer import transport_error
+from ._producer import settings_error, transport_error
 from .exceptions import AkxError, KafkaTransportError
 
 __all__ = ["AsyncConsumer", "BatchHandler", "RebalanceHandler"]
@@ -118,7 +118,10 @@ class AsyncConsumer:
         self._loop = asyncio.get_running_loop()
         config = dict(self._config)
         config.setdefault("error_cb", self._on_error)
-        consumer = Consumer(config)
+        try:
+            consumer = Consumer(config)
+        except KafkaException as exc:
+            raise settings_error(exc, "consumer") from exc
         self._consumer = consumer
         await asyncio.to_thread(self._open, consumer)
         self._running.set()

@@ -79,6 +79,17 @@ def transport_error(error: KafkaError, what: str) -> KafkaTransportError:
     return KafkaTransportError(f"{what}: {error.str()}", retriable=bool(error.retriable()))
 
 
+def settings_error(exc: KafkaException, client: str) -> ConfigurationError:
+    """The error for client settings librdkafka refused when the client was made.
+
+    librdkafka checks the settings then (it refuses Java's ``sasl.jaas.config``, say);
+    its message names the setting, not the value, so no secret leaks into it.
+    """
+    return ConfigurationError(
+        "kafka", f"librdkafka refused the {client} settings: {exc.args[0].str()}"
+    )
+
+
 class AsyncProducer:
     """Produce records from asyncio code and await their acknowledgement.
 
@@ -130,11 +141,7 @@ class AsyncProducer:
         try:
             self._producer = Producer(config)
         except KafkaException as exc:
-            # librdkafka checks the settings here (it refuses Java's sasl.jaas.config,
-            # say); its message names the setting, not the value.
-            raise ConfigurationError(
-                "kafka", f"librdkafka refused the producer settings: {exc.args[0].str()}"
-            ) from exc
+            raise settings_error(exc, "producer") from exc
         self._running.set()
         self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
         self._thread.start()
