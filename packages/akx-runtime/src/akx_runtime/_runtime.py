@@ -217,9 +217,9 @@ class KafkaAgentRuntime(AgentRuntime):
             raise RuntimeStateError(
                 "kafka.schema_registry_config is required: akx events are Avro records"
             )
-        # First: an idempotent producer cannot deliver until it has a producer id,
-        # which librdkafka asks for on a 500 ms timer once a broker connection is up;
-        # created here, that happens while the topics and the directory are loaded.
+        # First: an idempotent producer cannot deliver until a broker gave it a
+        # producer id (AsyncProducer connects at once to get it); created here, that
+        # happens while the topics and the directory are loaded.
         self._producer = AsyncProducer(
             self._producer_config(), name=f"akx-producer-{self._worker_id}"
         )
