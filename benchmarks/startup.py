@@ -2,7 +2,7 @@
 
 An echo worker process is started once and warmed up (its consumer group has joined).
 Then, several times over, a new caller ``KafkaAgentRuntime`` is created and started,
-and it makes three calls at once; the section reports how long ``start()`` took and
+and it makes three calls one after another; the section reports how long ``start()`` took and
 how long the first and the following calls took. No target: the first call used to
 wait ~1 s for the idempotent producer's id (see the fourth round of findings).
 """
