@@ -188,7 +188,7 @@ def _done_records(cluster: FailoverCluster, topic: str) -> collections.Counter[t
                 at_end.add(cast(int, message.partition()))
                 continue
             for entry in done_entries(message):
-                found[(cast(int, message.partition()), str(entry["offset"]).encode())] += 1
+                found[(cast(int, message.partition()), str(entry.offset).encode())] += 1
     finally:
         consumer.close()
     assert len(at_end) == PARTITIONS, "the journal could not be read to its end"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Callable
 from typing import Any, cast
 
+import fastavro
 import pytest
 from confluent_kafka import Message
 from hypothesis import given
@@ -16,14 +18,18 @@ from akx_dev import KafkaStack
 from akx_events._admin import TopicSpec, ensure_topics
 from akx_events._producer import AsyncProducer
 from akx_runtime._journal import (
+    _DONE_BATCH_SCHEMA,  # pyright: ignore[reportPrivateUsage]
     KIND_HEADER,
     OFFSET_HEADER,
+    DoneEntry,
     Journal,
     JournalTail,
     StoredReply,
     _apply,  # pyright: ignore[reportPrivateUsage]
+    _pack,  # pyright: ignore[reportPrivateUsage]
     done_entries,
     read_journal,
+    unpack_done,
 )
 
 
@@ -122,7 +128,7 @@ def _message(headers: list[tuple[str, bytes | None]], value: bytes | None) -> Me
 
 
 @given(
-    kind=st.sampled_from([b"done", b"checkpoint", b"other", None]),
+    kind=st.sampled_from([b"done", b"done-pack", b"done-batch", b"checkpoint", b"other", None]),
     offset=st.one_of(st.none(), st.binary(max_size=8)),
     value=st.one_of(st.none(), st.binary(max_size=64)),
 )
@@ -134,6 +140,117 @@ def test_junk_journal_records_are_skipped_without_error(
     _apply(tail, _message(headers, value))
     assert tail.commit_point >= 2
     assert tail.is_handled(1)
+
+
+_maybe_bytes = st.one_of(st.none(), st.binary(max_size=40))
+done_entry = st.builds(
+    DoneEntry,
+    offset=st.integers(min_value=0, max_value=2**63 - 1),
+    key=_maybe_bytes,
+    reply_to=st.one_of(st.none(), st.text(max_size=20)),
+    reply_key=_maybe_bytes,
+    reply_value=_maybe_bytes,
+    reply_headers=st.lists(st.tuples(st.text(max_size=12), _maybe_bytes), max_size=12),
+    state=_maybe_bytes,
+)
+
+
+@given(entries=st.lists(done_entry, max_size=8))
+def test_done_packs_read_back_what_was_written(entries: list[DoneEntry]) -> None:
+    assert unpack_done(_pack(entries)) == entries
+
+
+@given(junk=st.binary(max_size=200))
+def test_junk_done_packs_fail_with_a_value_error_or_read_as_entries(junk: bytes) -> None:
+    error: ValueError | None = None
+    entries: list[DoneEntry] = []
+    try:
+        entries = unpack_done(junk)
+    except ValueError as exc:
+        error = exc
+    assert "done pack" in str(error) if error else all(e.offset >= 0 for e in entries)
+
+
+@given(
+    item=st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(min_value=-(2**63), max_value=2**64 - 1),
+            st.text(max_size=8),
+            st.binary(max_size=8),
+        ),
+        lambda inner: st.lists(inner, max_size=8),
+        max_leaves=30,
+    )
+)
+def test_well_formed_packs_of_the_wrong_shape_name_what_does_not_fit(item: Any) -> None:
+    error: ValueError | None = None
+    entries: list[DoneEntry] = []
+    try:
+        entries = unpack_done(_pack([item]))
+    except ValueError as exc:
+        error = exc
+    if error is not None:
+        assert "done pack entry 0" in str(error)
+    else:
+        assert entries[0].offset >= 0
+        assert all(isinstance(v, bytes | None) for _, v in entries[0].reply_headers)
+
+
+def test_a_done_pack_entry_with_a_bad_field_is_named() -> None:
+    entry = [4, b"k", "replies", b"m", b"v", [["ce_id", 7]], None]
+    with pytest.raises(ValueError, match=r"entry 0 has reply header \['ce_id', 7\]"):
+        unpack_done(_pack([entry]))
+    with pytest.raises(ValueError, match="entry 1 has offset True"):
+        unpack_done(_pack([DoneEntry(1, None, None, None, None, [], None), [True, *entry[1:]]]))
+
+
+def test_avro_done_batches_of_earlier_versions_are_still_read() -> None:
+    body = io.BytesIO()
+    fastavro.schemaless_writer(
+        body,
+        _DONE_BATCH_SCHEMA,
+        {
+            "entries": [
+                {
+                    "offset": 5,
+                    "key": b"a",
+                    "reply_to": "replies.w1",
+                    "reply_key": b"m5",
+                    "reply_value": b"v5",
+                    "reply_headers": [{"name": "ce_id", "value": b"x"}],
+                    "state": b"{}",
+                },
+                {
+                    "offset": 6,
+                    "key": None,
+                    "reply_to": None,
+                    "reply_key": None,
+                    "reply_value": None,
+                    "reply_headers": [],
+                    "state": None,
+                },
+            ]
+        },
+    )
+    tail = JournalTail()
+    _apply(tail, _message([(KIND_HEADER, b"done-batch")], body.getvalue()))
+    assert tail.handled == {5, 6}
+    assert tail.replies == {5: _reply(5)}
+    assert tail.states == {"a": b"{}"}
+
+
+def test_a_done_pack_folds_its_replies_and_states_into_the_tail() -> None:
+    entries = [
+        DoneEntry(5, b"a", "replies.w1", b"m5", b"v5", [("ce_id", b"x")], b"{}"),
+        DoneEntry(6, None, None, None, None, [], None),
+    ]
+    tail = JournalTail()
+    _apply(tail, _message([(KIND_HEADER, b"done-pack")], _pack(entries)))
+    assert tail.handled == {5, 6}
+    assert tail.replies == {5: _reply(5)}
+    assert tail.states == {"a": b"{}"}
 
 
 def test_a_checkpoint_keeps_done_records_above_its_commit_point() -> None:
@@ -176,11 +293,11 @@ async def test_done_entries_of_one_iteration_share_a_record_per_partition_within
             partition=p,
             offset=i,
             value=v,
-            headers=cast(Any, [(KIND_HEADER, b"done-batch")]),
+            headers=cast(Any, [(KIND_HEADER, b"done-pack")]),
         )
         for i, (_t, v, p) in enumerate(produced)
     ]
-    assert [[e["offset"] for e in done_entries(r)] for r in records] == [[0, 1], [2], [9]]
+    assert [[e.offset for e in done_entries(r)] for r in records] == [[0, 1], [2], [9]]
     for delivery, record in zip(deliveries, records, strict=True):
         delivery.set_result(record)
     await asyncio.sleep(0)
