@@ -25,6 +25,7 @@ class Sizes:
 
     mode: str
     latency_count: int  # sequential round trips per client
+    latency_rounds: int  # turns each client takes for them (a fresh start each)
     levels: tuple[int, ...]  # concurrent callers
     per_level: int  # requests per client and level
     scaling_requests: int
@@ -43,6 +44,7 @@ class Sizes:
 SIZES = {
     "smoke": Sizes(
         mode="smoke",
+        latency_rounds=1,
         latency_count=24,
         levels=(1, 8),
         per_level=48,
@@ -60,6 +62,7 @@ SIZES = {
     ),
     "quick": Sizes(
         mode="quick",
+        latency_rounds=2,
         latency_count=200,
         levels=(1, 8, 64, 256),
         per_level=512,
@@ -77,6 +80,7 @@ SIZES = {
     ),
     "full": Sizes(
         mode="full",
+        latency_rounds=4,
         latency_count=2_000,
         levels=(1, 8, 64, 256),
         per_level=3_000,

@@ -4,7 +4,8 @@ All three run the same shape: the caller in this process, the echo agent (or ech
 service) in another OS process, the same 200-character payload. The gRPC runtime also
 has its host in a third process. Latency is measured one call at a time, the three
 clients taking turns in rounds; throughput with N callers in flight, clients taking
-turns at every level.
+turns at every level. Each turn starts its client and the processes serving it and
+stops them at its end, so no idle client polls the broker during another's turn.
 
     uv run python -m benchmarks rpc [--quick]     # or: uv run python benchmarks/rpc.py
 """
@@ -19,10 +20,12 @@ if not __package__:  # run as a script: import this file as part of its package
     __package__ = "benchmarks"
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from autogen_core import AgentId
@@ -51,6 +54,8 @@ Call = Callable[[], Awaitable[Any]]
 PAYLOAD = "x" * int(os.environ.get("AKX_BENCH_PAYLOAD", "200"))
 PARTITIONS = int(os.environ.get("AKX_BENCH_PARTITIONS", "1"))
 CLIENTS = ("raw", "akx", "grpc")
+#: Calls made before each turn's measurement: connections, group assignment, caches.
+WARM_UP = 20
 
 
 class RawCaller:
@@ -185,125 +190,111 @@ def _clients(sizes: Sizes) -> tuple[str, ...]:
     return (*CLIENTS, *extra)
 
 
+@dataclass
+class Turn:
+    """One client made ready for a turn: how to call it, and the processes serving it."""
+
+    call: Call
+    serving: list[Worker]
+
+
+@contextlib.asynccontextmanager
+async def client_turn(stack: KafkaStack, prefix: str, name: str) -> AsyncIterator[Turn]:
+    """Start one client and the processes serving it; stop them all when the turn ends.
+
+    Only one client is alive at a time: an idle Kafka consumer makes the embedded
+    broker answer an empty fetch every ``fetch.wait.max.ms`` (~0.1 core each, see the
+    README), so idle clients kept alive would take CPU from the measured one.
+    """
+    recipient = AgentId("echo", "default")
+    message = Echo(text=PAYLOAD)
+    if name == "raw":
+        workers = [Worker("raw-echo", stack=stack_dict(stack), prefix=prefix)]
+        start_workers(*workers)
+        raw = RawCaller(stack, prefix)
+        try:
+            yield Turn(lambda: raw.call(PAYLOAD), workers)
+        finally:
+            await raw.close()
+            stop_workers(*workers)
+    elif name in ("akx", "akx_nojournal"):
+        # None: the journal as AKX_BENCH_JOURNAL says (on by default).
+        journal = None if name == "akx" else False
+        own = prefix if name == "akx" else f"{prefix}-nj"
+        common = {"stack": stack_dict(stack), "prefix": own, "partitions": PARTITIONS}
+        workers = [Worker("akx", **common, worker="echo-worker", roles=["echo"], journal=journal)]
+        start_workers(*workers)
+        runtime = KafkaAgentRuntime(
+            runtime_config(stack, own, "caller", partitions=PARTITIONS, journal=journal)
+        )
+        try:
+            await runtime.start()
+            yield Turn(lambda: runtime.send_message(message, recipient), workers)
+        finally:
+            await runtime.stop()
+            stop_workers(*workers)
+    else:
+        from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
+
+        from ._grpc import free_address
+
+        host = free_address()
+        workers = [Worker("grpc-host", host=host)]
+        start_workers(*workers)
+        try:
+            # The echo worker connects to a host that is up.
+            workers.append(Worker("grpc", host=host, roles=["echo"]))
+            start_workers(workers[-1])
+            grpc = GrpcWorkerAgentRuntime(host_address=host)
+            add_serializers(grpc)
+            await grpc.start()
+            try:
+                # The gRPC runtime counts its host, which relays every message.
+                yield Turn(lambda: grpc.send_message(message, recipient), workers)
+            finally:
+                await grpc.stop()
+        finally:
+            stop_workers(*reversed(workers))
+
+
 async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     prefix = f"rpc-{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
     for topic in (f"{prefix}-raw-req", f"{prefix}-raw-reply"):
         partitions = PARTITIONS if topic.endswith("-req") else 1
         admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(10)
-    from ._grpc import free_address
-
-    host = free_address()
     clients = _clients(sizes)
-    common = {"stack": stack_dict(stack), "prefix": prefix, "partitions": PARTITIONS}
-    workers = [
-        Worker("raw-echo", **common),
-        Worker("akx", **common, worker="echo-worker", roles=["echo"]),
-        Worker("grpc-host", host=host),
-    ]
-    if "akx_nojournal" in clients:
-        workers.append(
-            Worker(
-                "akx",
-                stack=stack_dict(stack),
-                prefix=f"{prefix}-nj",
-                partitions=PARTITIONS,
-                worker="echo-worker-nj",
-                roles=["echo"],
-                journal=False,
-            )
-        )
-    start_workers(*workers)
-    grpc_worker = Worker("grpc", host=host, roles=["echo"])
-    workers.append(grpc_worker)
-    start_workers(grpc_worker)
-    # The processes serving each client; gRPC counts its host, which relays every message.
-    serving = {
-        "raw": workers[:1],
-        "akx": workers[1:2],
-        "grpc": [workers[2], grpc_worker],
-        "akx_nojournal": workers[3:4],
-    }
-    try:
-        return await _measure(stack, sizes, prefix, host, clients, serving)
-    finally:
-        stop_workers(*reversed(workers))
-
-
-def _cpu(workers: list[Worker]) -> float | None:
-    seconds = [w.cpu_seconds() for w in workers]
-    return None if None in seconds else sum(s for s in seconds if s is not None)
-
-
-async def _measure(
-    stack: KafkaStack,
-    sizes: Sizes,
-    prefix: str,
-    host: str,
-    clients: tuple[str, ...],
-    serving: dict[str, list[Worker]],
-) -> dict[str, Any]:
-    from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
-
-    raw = RawCaller(stack, prefix)
-    runtime = KafkaAgentRuntime(runtime_config(stack, prefix, "caller", partitions=PARTITIONS))
-    await runtime.start()
-    plain = None
-    if "akx_nojournal" in clients:
-        plain = KafkaAgentRuntime(
-            runtime_config(stack, f"{prefix}-nj", "caller-nj", partitions=PARTITIONS, journal=False)
-        )
-        await plain.start()
-    grpc = GrpcWorkerAgentRuntime(host_address=host)
-    add_serializers(grpc)
-    await grpc.start()
-    recipient = AgentId("echo", "default")
-    message = Echo(text=PAYLOAD)
-    calls: dict[str, Call] = {
-        "raw": lambda: raw.call(PAYLOAD),
-        "akx": lambda: runtime.send_message(message, recipient),
-        "grpc": lambda: grpc.send_message(message, recipient),
-    }
-    if plain is not None:
-        calls["akx_nojournal"] = lambda: plain.send_message(message, recipient)
     cpu_us: dict[str, float | None] = {}
     n = len(clients)
-    try:
-        rounds = 4
-        steps = rounds * n + len(sizes.levels) * n
-        latency: dict[str, list[float]] = {name: [] for name in clients}
-        throughput: dict[str, dict[str, float]] = {name: {} for name in clients}
-        with progress.bar(steps, "rpc") as bar:
-            for name in clients:  # warm up: connections, group assignment, schema caches
-                await measure_latency(calls[name], 20)
-            # Take turns in rounds, so drift in machine load hits all clients alike.
-            for _ in range(rounds):
-                for name in clients:
-                    latency[name] += await measure_latency(
-                        calls[name], sizes.latency_count // rounds
-                    )
-                    bar.update()
-            for i, level in enumerate(sizes.levels):
-                order = clients[i % n :] + clients[: i % n]
-                for name in order:
-                    bar.set_postfix_str(f"{name} x{level}")
-                    before = _cpu(serving[name])
-                    count = _requests_at(sizes, level)
+    rounds = sizes.latency_rounds
+    steps = rounds * n + len(sizes.levels) * n
+    latency: dict[str, list[float]] = {name: [] for name in clients}
+    throughput: dict[str, dict[str, float]] = {name: {} for name in clients}
+    with progress.bar(steps, "rpc") as bar:
+        # Take turns in rounds, so drift in machine load hits all clients alike.
+        for _ in range(rounds):
+            for name in clients:
+                async with client_turn(stack, prefix, name) as turn:
+                    await measure_latency(turn.call, WARM_UP)
+                    latency[name] += await measure_latency(turn.call, sizes.latency_count // rounds)
+                bar.update()
+        for i, level in enumerate(sizes.levels):
+            order = clients[i % n :] + clients[: i % n]
+            for name in order:
+                bar.set_postfix_str(f"{name} x{level}")
+                count = _requests_at(sizes, level)
+                async with client_turn(stack, prefix, name) as turn:
+                    await measure_latency(turn.call, WARM_UP)
+                    before = _cpu(turn.serving)
                     throughput[name][str(level)] = await measure_throughput(
-                        calls[name], level, count, timeout=STALL_SECONDS
+                        turn.call, level, count, timeout=STALL_SECONDS
                     )
-                    after = _cpu(serving[name])
-                    if level == max(sizes.levels):
-                        used = None if before is None or after is None else after - before
-                        # Below one clock tick (10 ms) the reading says nothing: n/a.
-                        cpu_us[name] = None if not used else used / count * 1e6
-                    bar.update()
-    finally:
-        await grpc.stop()
-        await runtime.stop()
-        if plain is not None:
-            await plain.stop()
-        await raw.close()
+                    after = _cpu(turn.serving)
+                if level == max(sizes.levels):
+                    used = None if before is None or after is None else after - before
+                    # Below one clock tick (10 ms) the reading says nothing: n/a.
+                    cpu_us[name] = None if not used else used / count * 1e6
+                bar.update()
     return {
         "payload_chars": len(PAYLOAD),
         "partitions": PARTITIONS,
@@ -318,6 +309,11 @@ async def _measure(
         "server_cpu_us_per_request": cpu_us,
         "requests_per_level": {str(level): _requests_at(sizes, level) for level in sizes.levels},
     }
+
+
+def _cpu(workers: list[Worker]) -> float | None:
+    seconds = [w.cpu_seconds() for w in workers]
+    return None if None in seconds else sum(s for s in seconds if s is not None)
 
 
 if __name__ == "__main__":
