@@ -28,6 +28,7 @@ class Sizes:
     latency_rounds: int  # turns each client takes for them (a fresh start each)
     levels: tuple[int, ...]  # concurrent callers
     per_level: int  # requests per client and level
+    throughput_repeats: int  # turns per client and level; the median counts
     scaling_requests: int
     spin_ms: float  # CPU time of one scaling request
     fanout_events: int  # published events per subscriber count
@@ -44,6 +45,7 @@ class Sizes:
 SIZES = {
     "smoke": Sizes(
         mode="smoke",
+        throughput_repeats=1,
         latency_rounds=1,
         latency_count=24,
         levels=(1, 8),
@@ -62,6 +64,7 @@ SIZES = {
     ),
     "quick": Sizes(
         mode="quick",
+        throughput_repeats=1,
         latency_rounds=2,
         latency_count=200,
         levels=(1, 8, 64, 256),
@@ -80,6 +83,7 @@ SIZES = {
     ),
     "full": Sizes(
         mode="full",
+        throughput_repeats=3,
         latency_rounds=4,
         latency_count=2_000,
         levels=(1, 8, 64, 256),

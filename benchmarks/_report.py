@@ -102,6 +102,15 @@ def print_report(results: dict[str, Any], out: TextIO) -> None:
                 f"{level:>8}{_fmt(raw):>9}{_fmt(akx):>9}{_fmt(grpc):>9}"
                 f"{_fmt(ratio(akx, raw), 'x'):>9}{_fmt(ratio(akx, grpc), 'x'):>10}{extra}\n"
             )
+        samples = rpc.get("throughput_samples", {})
+        if any(len(s) > 1 for by_level in samples.values() for s in by_level.values()):
+            w("(medians of each client's turns; all turns at 64+ callers:)\n")
+            for level in (level for level in rpc["levels"] if level >= 64):
+                cells = "; ".join(
+                    f"{name} " + " / ".join(_fmt(x) for x in by_level[str(level)])
+                    for name, by_level in samples.items()
+                )
+                w(f"  x{level}: {cells}\n")
         cpu = rpc.get("server_cpu_us_per_request", {})
         if cpu:
             cells = ", ".join(f"{k} {_fmt(v) if v is not None else 'n/a'}" for k, v in cpu.items())

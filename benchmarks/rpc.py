@@ -21,7 +21,9 @@ if not __package__:  # run as a script: import this file as part of its package
 
 import asyncio
 import contextlib
+import math
 import os
+import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -264,12 +266,15 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
         partitions = PARTITIONS if topic.endswith("-req") else 1
         admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(10)
     clients = _clients(sizes)
-    cpu_us: dict[str, float | None] = {}
     n = len(clients)
     rounds = sizes.latency_rounds
-    steps = rounds * n + len(sizes.levels) * n
+    repeats = sizes.throughput_repeats
+    steps = rounds * n + repeats * len(sizes.levels) * n
     latency: dict[str, list[float]] = {name: [] for name in clients}
-    throughput: dict[str, dict[str, float]] = {name: {} for name in clients}
+    rates: dict[str, dict[str, list[float]]] = {
+        name: {str(level): [] for level in sizes.levels} for name in clients
+    }
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in clients}
     with progress.bar(steps, "rpc") as bar:
         # Take turns in rounds, so drift in machine load hits all clients alike.
         for _ in range(rounds):
@@ -278,23 +283,31 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
                     await measure_latency(turn.call, WARM_UP)
                     latency[name] += await measure_latency(turn.call, sizes.latency_count // rounds)
                 bar.update()
-        for i, level in enumerate(sizes.levels):
-            order = clients[i % n :] + clients[: i % n]
-            for name in order:
-                bar.set_postfix_str(f"{name} x{level}")
-                count = _requests_at(sizes, level)
-                async with client_turn(stack, prefix, name) as turn:
-                    await measure_latency(turn.call, WARM_UP)
-                    before = _cpu(turn.serving)
-                    throughput[name][str(level)] = await measure_throughput(
-                        turn.call, level, count, timeout=STALL_SECONDS
-                    )
-                    after = _cpu(turn.serving)
-                if level == max(sizes.levels):
-                    used = None if before is None or after is None else after - before
-                    # Below one clock tick (10 ms) the reading says nothing: n/a.
-                    cpu_us[name] = None if not used else used / count * 1e6
-                bar.update()
+        turn_number = 0
+        for _ in range(repeats):
+            for level in sizes.levels:
+                shift = turn_number % n
+                turn_number += 1
+                for name in clients[shift:] + clients[:shift]:
+                    bar.set_postfix_str(f"{name} x{level}")
+                    count = _requests_at(sizes, level)
+                    async with client_turn(stack, prefix, name) as turn:
+                        await measure_latency(turn.call, WARM_UP)
+                        before = _cpu(turn.serving)
+                        rate = await measure_throughput(
+                            turn.call, level, count, timeout=STALL_SECONDS
+                        )
+                        after = _cpu(turn.serving)
+                    rates[name][str(level)].append(rate)
+                    if level == max(sizes.levels) and before is not None and after is not None:
+                        cpu_seconds[name].append(after - before)
+                    bar.update()
+    top = _requests_at(sizes, max(sizes.levels))
+    # Below one clock tick (10 ms) in all turns the reading says nothing: n/a.
+    cpu_us = {
+        name: (sum(used) / (len(used) * top) * 1e6 if sum(used) else None)
+        for name, used in cpu_seconds.items()
+    }
     return {
         "payload_chars": len(PAYLOAD),
         "partitions": PARTITIONS,
@@ -302,13 +315,25 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
             name: {"p50": pct(s, 0.5), "p99": pct(s, 0.99), "samples": [round(x, 3) for x in s]}
             for name, s in latency.items()
         },
-        "throughput_rps": throughput,
+        # The median of each client's turns at a level (NaN when a turn stalled: a
+        # stall is a failure, not an outlier to hide).
+        "throughput_rps": {
+            name: {level: _median(samples) for level, samples in by_level.items()}
+            for name, by_level in rates.items()
+        },
+        "throughput_samples": rates,
         "levels": list(sizes.levels),
         # CPU (all threads) of the serving processes per request at the most callers,
         # where idle fetch polling is negligible: less load-sensitive than wall time.
         "server_cpu_us_per_request": cpu_us,
         "requests_per_level": {str(level): _requests_at(sizes, level) for level in sizes.levels},
     }
+
+
+def _median(samples: list[float]) -> float:
+    if any(math.isnan(x) for x in samples):
+        return float("nan")
+    return statistics.median(samples)
 
 
 def _cpu(workers: list[Worker]) -> float | None:
