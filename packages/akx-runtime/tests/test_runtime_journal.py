@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from akx_dev import KafkaStack
 from akx_events._admin import TopicSpec, ensure_topics
 from akx_events._producer import AsyncProducer
+from akx_runtime import _journal as journal_module
 from akx_runtime._journal import (
     _DONE_BATCH_SCHEMA,  # pyright: ignore[reportPrivateUsage]
     KIND_HEADER,
@@ -119,6 +120,37 @@ async def test_the_reader_steps_back_until_it_finds_a_checkpoint(
     tail = tails[1]
     assert tail.commit_point == 3
     assert tail.handled == {4, *range(10, 35)}
+
+
+async def test_a_long_journal_is_read_from_its_last_checkpoint_not_from_far_back(
+    journal: tuple[Journal, AsyncProducer, dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A long-lived worker's journal: many large done records, then a checkpoint, then a
+    # few more. The new owner must read the tail only (reading 2,000 records back
+    # took over 20 s on the embedded broker once records held whole batches).
+    writer, producer, config = journal
+    starts: list[int] = []
+    read_from = journal_module._read_from  # pyright: ignore[reportPrivateUsage]
+
+    def recording(consumer: Any, topic: str, partition: int, start: int, **kw: Any) -> Any:
+        starts.append(start)
+        return read_from(consumer, topic, partition, start, **kw)
+
+    monkeypatch.setattr(journal_module, "_read_from", recording)
+    big = StoredReply(topic="r", key=b"k", value=b"x" * 20_000, headers=[])
+    try:
+        for n in range(200):
+            await writer.handled(partition=0, offset=n, key=b"a", reply=big)
+        checkpoint = await writer.checkpoint(partition=0, commit_point=200, handled=[], since=None)
+        for n in range(200, 203):
+            await writer.handled(partition=0, offset=n, key=b"a", reply=_reply(n))
+        tails = read_journal(config, writer.topic, [0], timeout=10)
+    finally:
+        await producer.stop()
+    assert tails[0].commit_point == 200
+    assert tails[0].replies == {n: _reply(n) for n in range(200, 203)}
+    assert min(starts) >= checkpoint.offset() - 32  # the tail, not the 4 MB before it
 
 
 def _message(headers: list[tuple[str, bytes | None]], value: bytes | None) -> Message:
