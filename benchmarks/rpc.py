@@ -192,6 +192,13 @@ def _clients(sizes: Sizes) -> tuple[str, ...]:
     return (*CLIENTS, *extra)
 
 
+def _create_raw_topics(stack: KafkaStack, prefix: str) -> None:
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
+    for topic in (f"{prefix}-raw-req", f"{prefix}-raw-reply"):
+        partitions = PARTITIONS if topic.endswith("-req") else 1
+        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(10)
+
+
 @dataclass
 class Turn:
     """One client made ready for a turn: how to call it, and the processes serving it."""
@@ -206,8 +213,15 @@ async def client_turn(stack: KafkaStack, prefix: str, name: str) -> AsyncIterato
 
     Only one client is alive at a time: an idle Kafka consumer makes the embedded
     broker answer an empty fetch every ``fetch.wait.max.ms`` (~0.1 core each, see the
-    README), so idle clients kept alive would take CPU from the measured one.
+    README), so idle clients kept alive would take CPU from the measured one. Each
+    turn has topics of its own (``prefix`` plus a turn id): the embedded broker
+    slows down as a partition grows (a raw request/reply loop fell from 4,384 to
+    852 calls/s over six turns on the same topics), so reused topics would make later
+    turns slower than earlier ones.
     """
+    prefix = f"{prefix}-{uuid.uuid4().hex[:4]}"
+    if name == "raw":
+        _create_raw_topics(stack, prefix)
     recipient = AgentId("echo", "default")
     message = Echo(text=PAYLOAD)
     if name == "raw":
@@ -261,10 +275,6 @@ async def client_turn(stack: KafkaStack, prefix: str, name: str) -> AsyncIterato
 
 async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
     prefix = f"rpc-{uuid.uuid4().hex[:6]}"
-    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
-    for topic in (f"{prefix}-raw-req", f"{prefix}-raw-reply"):
-        partitions = PARTITIONS if topic.endswith("-req") else 1
-        admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(10)
     clients = _clients(sizes)
     n = len(clients)
     rounds = sizes.latency_rounds
