@@ -220,11 +220,10 @@ async def client_turn(stack: KafkaStack, prefix: str, name: str) -> AsyncIterato
     turns slower than earlier ones.
     """
     prefix = f"{prefix}-{uuid.uuid4().hex[:4]}"
-    if name == "raw":
-        _create_raw_topics(stack, prefix)
     recipient = AgentId("echo", "default")
     message = Echo(text=PAYLOAD)
     if name == "raw":
+        _create_raw_topics(stack, prefix)
         workers = [Worker("raw-echo", stack=stack_dict(stack), prefix=prefix)]
         start_workers(*workers)
         raw = RawCaller(stack, prefix)
