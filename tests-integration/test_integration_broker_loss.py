@@ -133,22 +133,26 @@ async def test_bridge_request_during_outage_times_out_and_the_same_bridge_recove
         await asyncio.sleep(max(0.0, OUTAGE - elapsed))
         paused.restore()
         started = time.monotonic()
-        attempts = 0
-        while True:
+        # Recovered: four answers in a row. The processor's group may still rejoin after
+        # the first answer (its session ran out during the outage), and a request sent
+        # meanwhile can outlast the 2 s timeout; it is answered later, not lost.
+        attempts = in_a_row = late = 0
+        while in_a_row < 4:
             attempts += 1
             try:
                 reply = await bridge.on_message(Question(text=f"after-{attempts}"), _context())
             except BridgeTimeoutError:
                 assert time.monotonic() - started < RECOVERY_LIMIT, "the bridge did not recover"
+                late += in_a_row > 0
+                in_a_row = 0
                 continue
             assert reply == Reply(text=f"AFTER-{attempts}")
-            break
+            in_a_row += 1
         recovered = time.monotonic() - started
-        for i in range(3):
-            assert await bridge.on_message(Question(text=f"x{i}"), _context()) == Reply(
-                text=f"X{i}"
-            )
-        print(f"bridge: error after {elapsed:.2f} s, recovered {recovered:.2f} s")
+        print(
+            f"bridge: error after {elapsed:.2f} s, recovered {recovered:.2f} s "
+            f"({late} timeouts after a first answer)"
+        )
         # The request that timed out was still delivered later: the service may run it.
         assert answered.count("during") <= 1
         assert bridge.stats.timeouts >= 1
