@@ -48,10 +48,22 @@ class _Paused:
     def lose(self) -> None:
         os.kill(self.pid, signal.SIGSTOP)
         self.paused = True
+        # kill() returns before the broker has stopped: on a busy machine it could still
+        # acknowledge a write made right after (seen once in CI). Wait for state "T".
+        deadline = time.monotonic() + 5
+        while _state(self.pid) != "T":
+            assert time.monotonic() < deadline, "the broker did not stop"
+            time.sleep(0.001)
 
     def restore(self) -> None:
         os.kill(self.pid, signal.SIGCONT)
         self.paused = False
+
+
+def _state(pid: int) -> str:
+    """The process state letter from /proc (R running, S sleeping, T stopped, ...)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 @pytest.fixture
