@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from autogen_core import AgentId, SingleThreadedAgentRuntime
-from confluent_kafka import Message, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from akx_bridge import (
     CORRELATION_ID_HEADER,
@@ -194,23 +195,32 @@ async def test_a_busy_processor_stops_fetching_instead_of_reading_the_whole_back
     agent = KafkaStreamingAgent(config, "bridge", Sentence, Verdict)
     try:
         async with RequestProcessor(processor_config, slow) as processor:
-            calls = [
-                asyncio.ensure_future(agent.on_message(Sentence(text=str(n)), _context()))
-                for n in range(60)
-            ]
             consumer = processor._consumer  # pyright: ignore[reportPrivateUsage]
             assert consumer is not None
+            # Two waves: the first fills the batch in hand and the one waiting behind
+            # it; the second is written only once the hold is applied, so none of it
+            # can be in a fetch that was under way (one fetch may bring many records).
+            calls = [
+                asyncio.ensure_future(agent.on_message(Sentence(text=str(n)), _context()))
+                for n in range(12)
+            ]
             deadline = time.monotonic() + 20
-            while not consumer.holding:  # a batch in hand and a full one waiting
+            while not consumer._held:  # pyright: ignore[reportPrivateUsage]
                 assert time.monotonic() < deadline, "the processor never held"
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # records librdkafka had fetched may still arrive
             waiting = len(processor._backlog)  # pyright: ignore[reportPrivateUsage]
+            assert waiting >= 5, waiting  # the hold comes with a full batch waiting
+            calls += [
+                asyncio.ensure_future(agent.on_message(Sentence(text=str(n)), _context()))
+                for n in range(12, 60)
+            ]
+            # Read back by a consumer of its own: all 60 are in Kafka.
+            assert await asyncio.to_thread(_read_back, config, 60) == 60
             await asyncio.sleep(1.0)
-            # Held: what librdkafka had fetched arrived, nothing more; the rest stays
-            # in Kafka until the processor takes the waiting batches.
+            # Held: the second wave stays in Kafka until the processor takes the
+            # waiting batch.
             assert len(processor._backlog) == waiting  # pyright: ignore[reportPrivateUsage]
-            assert waiting < 55, waiting
             gate.set()
             verdicts = await asyncio.gather(*calls)
             assert not consumer.holding
@@ -218,6 +228,21 @@ async def test_a_busy_processor_stops_fetching_instead_of_reading_the_whole_back
         gate.set()
         await agent.close()
     assert [v.label for v in verdicts] == [str(n) for n in range(60)]
+
+
+def _read_back(config: KafkaAgentConfig, count: int) -> int:
+    """Read the request topic from the beginning, without a group, until ``count`` records."""
+    consumer = Consumer(config.kafka_config.consumer_config(f"read-back-{uuid.uuid4().hex}"))
+    try:
+        topic = config.request_topic
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        seen, deadline = 0, time.monotonic() + 20
+        while seen < count and time.monotonic() < deadline:
+            seen += sum(m.error() is None for m in consumer.consume(count, timeout=0.5))
+        return seen
+    finally:
+        consumer.close()
 
 
 def _context() -> Any:
