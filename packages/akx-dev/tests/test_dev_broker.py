@@ -10,6 +10,7 @@ import textwrap
 import time
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from akx_dev import BrokerStartError, EmbeddedBroker
@@ -66,3 +67,27 @@ def test_broker_dies_with_a_sigkilled_parent() -> None:
     while _alive(broker_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(broker_pid), "the broker outlived the process that started it"
+
+
+def test_a_paused_broker_answers_nothing_until_resumed_and_still_stops() -> None:
+    with EmbeddedBroker() as broker:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers, "log_level": 0})
+        assert admin.list_topics(timeout=5).brokers
+        broker.pause()
+        pid = broker.pid
+        assert pid is not None
+        with open(f"/proc/{pid}/stat") as stat:
+            assert stat.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+        with pytest.raises(KafkaException):
+            admin.list_topics(timeout=1)
+        broker.resume()
+        broker.resume()  # idempotent
+        assert admin.list_topics(timeout=5).brokers
+        del admin  # with a client connected, Tansu's own shutdown waits for it
+        broker.pause()
+        started = time.monotonic()
+    # Stopping a paused broker does not wait out SIGTERM's timeout.
+    assert time.monotonic() - started < 4
+    assert not _alive(pid)
+    with pytest.raises(BrokerStartError, match="not running"):
+        broker.pause()

@@ -15,7 +15,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from akx_dev import EMBEDDED_CONSUMER_SETTINGS, EMBEDDED_PRODUCER_SETTINGS, EmbeddedBroker
+from akx_dev import (
+    EMBEDDED_CONSUMER_SETTINGS,
+    EMBEDDED_PRODUCER_SETTINGS,
+    EmbeddedBroker,
+    read_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +201,14 @@ def test_end_offset_after_a_batch_is_its_first_offset_plus_one(broker: EmbeddedB
         assert len(_read_all(consumer, 3)) == 3
     finally:
         consumer.close()
+
+
+def test_read_records_reads_every_partition_from_the_beginning(broker: EmbeddedBroker) -> None:
+    topic = _topic(broker, partitions=2)
+    _produce(broker, topic, [{"value": str(n).encode(), "partition": n % 2} for n in range(6)])
+    settings = {"bootstrap.servers": broker.bootstrap_servers, **EMBEDDED_CONSUMER_SETTINGS}
+    records = read_records(settings, topic, 6)
+    assert sorted(int(r.value() or b"") for r in records) == list(range(6))
+    assert {r.partition() for r in records} == {0, 1}
+    # Fewer than asked for: what there is, once the timeout ran out.
+    assert len(read_records(settings, topic, 7, timeout=1.0)) == 6

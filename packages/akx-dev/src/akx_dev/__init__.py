@@ -6,6 +6,7 @@ For tests and zero-setup demos only, never production.
 from ._broker import EmbeddedBroker as EmbeddedBroker
 from ._broker import free_port as free_port
 from ._processes import ScriptProcess as ScriptProcess
+from ._reading import read_records as read_records
 from ._registry import DevSchemaRegistry as DevSchemaRegistry
 from ._settings import EMBEDDED_CONSUMER_SETTINGS as EMBEDDED_CONSUMER_SETTINGS
 from ._settings import EMBEDDED_PRODUCER_SETTINGS as EMBEDDED_PRODUCER_SETTINGS
@@ -33,4 +34,5 @@ __all__ = [
     "embedded_stack",
     "free_port",
     "open_stack",
+    "read_records",
 ]

@@ -41,6 +41,15 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+def _process_state(pid: int) -> str | None:
+    """The state letter in /proc (R running, S sleeping, T stopped...); None without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child after fork
     # The broker must not outlive the process that started it, even when that
     # process is SIGKILLed and has no chance to clean up. On Linux the kernel
@@ -66,6 +75,7 @@ class EmbeddedBroker:
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
+        self._paused = False
         # The broker's log goes to a file, not a pipe: nobody drains a pipe while
         # tests run, and a full pipe would block the broker.
         self._log: IO[bytes] | None = None
@@ -154,9 +164,12 @@ class EmbeddedBroker:
         """Stop the broker (SIGTERM, then SIGKILL). Idempotent."""
         process, self._process = self._process, None
         self._port = None
+        paused, self._paused = self._paused, False
         if process is None:
             return
         if process.poll() is None:
+            if paused:  # a stopped process does not act on SIGTERM
+                os.kill(process.pid, signal.SIGCONT)
             process.terminate()
             try:
                 process.wait(timeout)
@@ -166,6 +179,36 @@ class EmbeddedBroker:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def pause(self, timeout: float = 5.0) -> None:
+        """Freeze the broker (SIGSTOP) as a hung broker would be, until :meth:`resume`.
+
+        Returns once the process is stopped: ``kill()`` returns before that, and a
+        broker still running could acknowledge a write made right after (seen in CI on a
+        busy machine). Clients keep their connections; nothing answers on them.
+
+        Raises:
+            BrokerStartError: the broker is not running, or did not stop in ``timeout``.
+        """
+        pid = self._running_pid()
+        os.kill(pid, signal.SIGSTOP)
+        self._paused = True
+        deadline = time.monotonic() + timeout
+        while _process_state(pid) not in ("T", "t", None):
+            if time.monotonic() > deadline:
+                raise BrokerStartError(f"embedded broker {pid} did not stop in {timeout} s")
+            time.sleep(0.001)
+
+    def resume(self) -> None:
+        """Let a paused broker run again (SIGCONT). Idempotent."""
+        if self._paused and self._process is not None:
+            os.kill(self._process.pid, signal.SIGCONT)
+        self._paused = False
+
+    def _running_pid(self) -> int:
+        if self._process is None or self._process.poll() is not None:
+            raise BrokerStartError("the embedded broker is not running")
+        return self._process.pid
 
     def _read_log(self) -> str:
         if self._log is None:
