@@ -99,8 +99,8 @@ async def test_oversized_rpc_and_publish_fail_before_producing_and_the_runtime_g
     started = time.monotonic()
     with pytest.raises(PayloadTooLargeError) as raised:
         await runtime.send_message(TOO_BIG, AgentId("echo", "k"))
-    # Refused locally, at once: nothing was produced, no reply was awaited.
-    assert time.monotonic() - started < 1.0
+    # Refused locally, at once: nothing was produced, no reply was awaited (10 s).
+    assert time.monotonic() - started < 5.0
     assert raised.value.limit == LIMIT and raised.value.size > 1_200_000
     assert f"over the limit of {LIMIT} bytes" in str(raised.value)
     with pytest.raises(PayloadTooLargeError):
@@ -155,7 +155,7 @@ async def test_unicode_and_long_agent_types_get_topics_of_their_own_and_round_tr
     started = time.monotonic()
     with pytest.raises(RecipientNotFoundError):
         await runtime.send_message("hi", AgentId("ünïcödé_other", "k"))
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5.0  # at once, not after the 10 s timeout
     assert await runtime.send_message("after", AgentId("echo", "k")) == "k|after"
 
 
@@ -297,7 +297,7 @@ async def test_oversized_bridge_request_fails_before_producing_and_the_bridge_go
         started = time.monotonic()
         with pytest.raises(PayloadTooLargeError) as raised:
             await agent.on_message(Shout(text=TOO_BIG), _context())
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 5.0  # refused locally, not the 10 s timeout
         assert raised.value.limit == LIMIT and "Shout value" in str(raised.value)
         assert (await agent.on_message(Shout(text="after"), _context())) == Echoed(text="AFTER")
         assert answered == ["after"]

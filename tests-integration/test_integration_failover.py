@@ -257,7 +257,9 @@ async def test_answered_requests_behind_a_slow_one_are_not_run_again_after_a_cra
     first = cluster.launch("a", journal=journal)
     async with cluster.client() as client:
         ledger = AgentId("ledger", "one")
-        slow = asyncio.ensure_future(client.send_message({"id": "slow", "delay": 4}, ledger))
+        # Slow on "a" whatever the machine's load (it must still run when "a" dies).
+        delay = {"a": 600, "b": 0.5}
+        slow = asyncio.ensure_future(client.send_message({"id": "slow", "delay": delay}, ledger))
         await asyncio.sleep(0.3)
         fast = [f"fast{n}" for n in range(30)]
         assert await asyncio.gather(*(client.send_message({"id": i}, ledger) for i in fast)) == fast

@@ -26,10 +26,11 @@ from akx_runtime import KafkaAgentRuntime, KafkaAgentRuntimeConfig
 
 
 class Ledger(BaseAgent):
-    def __init__(self, record: TextIO, delay: float) -> None:
+    def __init__(self, record: TextIO, delay: float, worker: str) -> None:
         super().__init__("records every run of its handler")
         self._record = record
         self._delay = delay
+        self._worker = worker
 
     def _write(self, **entry: Any) -> None:
         self._record.write(json.dumps({"pid": os.getpid(), "t": time.time(), **entry}) + "\n")
@@ -38,6 +39,8 @@ class Ledger(BaseAgent):
         self._write(kind="start", id=message["id"])
         # From 1 to 10 times the base delay, so runs end at different moments.
         delay = message.get("delay", self._delay * (1 + sum(message["id"].encode()) % 10))
+        if isinstance(delay, dict):  # per worker name: {"a": 60, "b": 0.1}
+            delay = delay[self._worker]
         await asyncio.sleep(delay)
         self._write(kind="end", id=message["id"])
         return message["id"]
@@ -83,7 +86,7 @@ async def serve(settings: dict[str, Any]) -> None:
     record = open(settings["record"], "a", buffering=1)  # noqa: SIM115, ASYNC230 - for the run
     runtime = KafkaAgentRuntime(runtime_config(settings))
     delay = float(settings.get("delay", 0.005))
-    await Ledger.register(runtime, "ledger", lambda: Ledger(record, delay))
+    await Ledger.register(runtime, "ledger", lambda: Ledger(record, delay, settings["name"]))
     await Counter.register(runtime, "counter", Counter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

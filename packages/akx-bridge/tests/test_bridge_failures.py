@@ -107,7 +107,7 @@ async def test_no_reply_times_out_with_a_typed_error(
         await agent.close()
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.timeout == 0.4
-    assert 0.38 <= elapsed < 2.0
+    assert 0.38 <= elapsed < 5.0  # the timeout, not a hang (generous: a busy machine)
     assert agent.stats.timeouts == 1
 
 

@@ -109,7 +109,7 @@ def test_prepared_serdes_keep_working_with_the_registry_gone(
     assert events.decode(value, headers) == _request()
     encoded = readings.encode(Reading("s1", 1.5))
     assert readings.decode(encoded) == Reading("s1", 1.5)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0
     events.close()
     readings.close()
 
@@ -186,7 +186,7 @@ def test_hung_registry_fails_within_the_http_timeout() -> None:
         elapsed = time.monotonic() - started
         serde.close()
     # Two attempts of 0.5 s each, and a short backoff.
-    assert 0.9 < elapsed < 3.0, elapsed
+    assert 0.9 < elapsed < 6.0, elapsed
     assert url in str(raised.value) and raised.value.retriable
     assert "Timeout" in str(raised.value)
 

@@ -146,12 +146,15 @@ def test_consumer_lag_from_librdkafka_statistics() -> None:
     assert lag.snapshot() == {}
 
 
-def test_a_consumer_that_stopped_reporting_drops_out() -> None:
+def test_a_consumer_that_stopped_reporting_drops_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock moves when told
     lag = ConsumerLag(metering=True)
-    settings = lag.consumer_settings("echo", "g", {"statistics.interval.ms": 1})
+    settings = lag.consumer_settings("echo", "g", {"statistics.interval.ms": 1000})
     settings["stats_cb"](_stats({"0": {"fetch_state": "active", "consumer_lag": 1}}))
+    now[0] += 2.9  # two missed reports: still there
     assert lag.snapshot() == {("g", "requests.echo", 0): 1}
-    time.sleep(0.01)  # three missed 1 ms reports
+    now[0] += 0.2  # three missed 1 s reports
     assert lag.snapshot() == {}
 
 

@@ -67,7 +67,7 @@ async def test_two_instances_converge_after_concurrent_adds(
 
 
 async def test_a_new_instance_recovers_everything_after_all_others_stopped(
-    memory_config: Factory,
+    memory_config: Factory, converged: Wait
 ) -> None:
     config = memory_config()
     async with KafkaMemory(config, "s") as a, KafkaMemory(config, "s") as b:
@@ -75,7 +75,7 @@ async def test_a_new_instance_recovers_everything_after_all_others_stopped(
         await b.add(MemoryContent(content={"j": [1, 2]}, mime_type=MemoryMimeType.JSON))
         await a.update(ids[3], text("entry three, updated"))
         await a.delete(ids[5])
-        await asyncio.sleep(0.05)
+        await converged(a, b)  # a shows b's entry once it has read it back
         before = listing(a)
     async with KafkaMemory(config, "s") as restarted:
         assert listing(restarted) == before
@@ -199,7 +199,7 @@ class BrokenScorer:
         return [1.0]
 
 
-async def test_custom_scorers_sync_and_async(memory_config: Factory) -> None:
+async def test_custom_scorers_sync_and_async(memory_config: Factory, converged: Wait) -> None:
     config = memory_config()
     async with (
         KafkaMemory(config, "s", scorer=LengthScorer()) as longest,
@@ -208,7 +208,7 @@ async def test_custom_scorers_sync_and_async(memory_config: Factory) -> None:
     ):
         for body in ("mid size", "a", "the longest one"):
             await longest.add(text(body))
-        await asyncio.sleep(0.1)
+        await converged(longest, shortest, broken)
         assert (await longest.query("q")).results[0].content == "the longest one"
         assert (await shortest.query("q")).results[0].content == "a"
         with pytest.raises(KafkaMemoryError, match="returned 1 scores for 3"):

@@ -122,7 +122,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
         await made.close_all()
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
+async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"

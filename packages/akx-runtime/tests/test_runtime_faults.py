@@ -71,6 +71,8 @@ async def test_an_oversized_reply_reaches_its_caller_as_an_error_at_once(
 ) -> None:
     async with KafkaAgentRuntime(runtime_config()) as runtime:
         await _Big.register(runtime, "big", _Big)
+        # The type's group join first, so the clock below times the error alone.
+        assert await runtime.send_message("small", AgentId("big", "k")) == "small"
         started = time.monotonic()
         # The remote error keeps its type name; its class takes other arguments than a
         # message, so it arrives as RemoteHandlerError.

@@ -19,7 +19,7 @@ from autogen_core import (
 from autogen_core.exceptions import UndeliverableException
 from confluent_kafka.admin import AdminClient
 
-from akx_dev import KafkaStack
+from akx_dev import KafkaStack, read_records
 from akx_events import BrokerUnavailableError, KafkaConfig, SchemaRegistryConfig
 from akx_runtime import (
     KafkaAgentRuntime,
@@ -146,7 +146,7 @@ async def test_unknown_recipient_raises_recipient_not_found_at_once(
     started = time.monotonic()
     with pytest.raises(RecipientNotFoundError, match="nobody") as caught:
         await runtime.send_message("x", AgentId("nobody", "k"))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # at once, not after the 10 s request timeout
     assert isinstance(caught.value, LookupError)
     assert isinstance(caught.value, UndeliverableException)
 
@@ -166,7 +166,7 @@ async def test_slow_handler_times_out_and_its_late_reply_is_counted(
     started = time.monotonic()
     with pytest.raises(RequestTimeoutError) as caught:
         await runtime.send_message("slow", target, message_id="slow-1")
-    assert 0.9 < time.monotonic() - started < 3.0
+    assert 0.9 < time.monotonic() - started < 5.0
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.message_id == "slow-1"
     assert caught.value.timeout == 1.0
@@ -344,7 +344,9 @@ async def test_late_joiner_knows_existing_registrations_and_subscriptions(
 
 async def test_workers_hosting_one_type_split_its_requests(runtimes: RuntimeFactory) -> None:
     log: list[tuple[str, Any]] = []
-    first, second, caller = runtimes(), runtimes(), runtimes()
+    # A call caught in the group's rebalances waits them out (longer than 10 s when the
+    # machine is busy) instead of failing the test.
+    first, second, caller = runtimes(), runtimes(), runtimes(request_timeout=30.0)
     await Worker.register(first, "tally", lambda: Worker(log, "first"))
     await Worker.register(second, "tally", lambda: Worker(log, "second"))
     for runtime in (first, second, caller):
@@ -403,7 +405,8 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
         asyncio.ensure_future(caller.send_message(n, AgentId("gated", f"k{n}"))) for n in range(20)
     ]
     holding = consumer._consumer  # pyright: ignore[reportPrivateUsage]
-    await eventually(lambda: running[0] == 3 and holding.holding, timeout=20)
+    # _held: the pause is applied (by the consume thread), not only asked for.
+    await eventually(lambda: running[0] == 3 and holding._held, timeout=20)  # pyright: ignore[reportPrivateUsage]
     await asyncio.sleep(0.5)  # records librdkafka had fetched before the pause arrive
     held = consumer.busy
     assert 3 < held <= 20  # three running, the rest waiting in order
@@ -413,6 +416,9 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
         asyncio.ensure_future(caller.send_message(n, AgentId("gated", f"k{n}")))
         for n in range(20, 25)
     ]
+    topic = worker._layout.requests("gated")  # pyright: ignore[reportPrivateUsage]
+    settings = worker.config.kafka_config.consumer_config()
+    assert len(await asyncio.to_thread(read_records, settings, topic, 25)) == 25
     await asyncio.sleep(1.0)
     assert consumer.busy == held
     assert running == [3, 3] and consumer.in_flight == 3
@@ -443,7 +449,10 @@ async def test_records_waiting_behind_the_limit_move_with_their_partitions(
     runtimes: RuntimeFactory,
 ) -> None:
     log: list[tuple[str, Any]] = []
-    first, second, caller = runtimes(max_in_flight=2), runtimes(max_in_flight=2), runtimes()
+    # 60 calls at two at a time, 0.1 s each, across a group join and a rebalance: the
+    # last ones wait several seconds, more on a busy machine.
+    first, second = runtimes(max_in_flight=2), runtimes(max_in_flight=2)
+    caller = runtimes(request_timeout=30.0)
     await Slow.register(first, "slow", lambda: Slow(log, "first"))
     await Slow.register(second, "slow", lambda: Slow(log, "second"))
     await first.start()
@@ -466,7 +475,7 @@ async def test_workers_may_add_the_same_subscription_id(runtimes: RuntimeFactory
     # The same program on two workers adds its subscriptions under the same explicit
     # ids; one worker leaving must not take the other's subscription with it.
     log: list[tuple[str, Any]] = []
-    first, second, publisher = runtimes(), runtimes(), runtimes()
+    first, second, publisher = runtimes(), runtimes(), runtimes(request_timeout=30.0)
     await Worker.register(first, "reader", lambda: Worker(log, "first"))
     await Worker.register(second, "reader", lambda: Worker(log, "second"))
     await first.add_subscription(TypeSubscription("news", "reader", id="news-reader"))
