@@ -220,7 +220,8 @@ async def test_sigkill_mid_load_loses_no_call_and_reruns_no_answered_request(
     entries = cluster.entries()
     ends, starts = _runs(entries, "end"), _runs(entries, "start")
     assert set(ends) == {f"r{i}" for i in range(CALLS)}
-    # A request whose reply had reached its caller never started again.
+    # A request whose reply had reached its caller never started again: its done record
+    # goes out first, on the same broker connection (ADR 0005).
     rerun_after_reply = [
         e["id"]
         for e in entries

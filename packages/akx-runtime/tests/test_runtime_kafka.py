@@ -432,6 +432,40 @@ async def test_a_worker_runs_at_most_max_in_flight_handlers_and_stops_fetching(
     await eventually(lambda: consumer.busy == 0 and consumer.in_flight == 0)
 
 
+async def test_a_reply_does_not_wait_for_its_journal_entry_but_the_commit_does(
+    runtimes: RuntimeFactory,
+) -> None:
+    worker, caller = runtimes(), runtimes(request_timeout=5.0)
+    await Worker.register(worker, "journaled", lambda: Worker())
+    await worker.start()
+    await caller.start()
+    await warm_up(caller, AgentId("journaled", "k"))
+    consumer = worker._request_consumers["journaled"]  # pyright: ignore[reportPrivateUsage]
+    await eventually(lambda: consumer.in_flight == 0)
+    batches = worker._journals["journaled"]._batches  # pyright: ignore[reportPrivateUsage]
+    write = batches._write  # pyright: ignore[reportPrivateUsage]
+    held: list[tuple[int, list[Any], asyncio.Future[Any]]] = []
+
+    def hold(partition: int, entries: list[Any]) -> asyncio.Future[Any]:
+        acknowledged: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        held.append((partition, entries, acknowledged))
+        return acknowledged
+
+    batches._write = hold  # pyright: ignore[reportPrivateUsage]
+    # The done entry is not acknowledged (not even written): the caller has its answer
+    # all the same, and the request stays in flight, below the commit point.
+    assert await caller.send_message("answer", AgentId("journaled", "k")) == "answer"
+    assert len(held) == 1 and consumer.in_flight == 1
+    await asyncio.sleep(0.5)
+    assert consumer.in_flight == 1
+
+    batches._write = write  # pyright: ignore[reportPrivateUsage]
+    partition, entries, acknowledged = held[0]
+    written = write(partition, entries)
+    written.add_done_callback(lambda w: acknowledged.set_result(w.result()))
+    await eventually(lambda: consumer.in_flight == 0)
+
+
 class Slow(BaseAgent):
     """Takes 0.1 s per message and logs which worker handled it."""
 
