@@ -92,10 +92,10 @@ class KafkaAgentRuntimeConfig:
         request_timeout: seconds ``send_message`` waits for a reply.
         worker_id: this worker's id; unique per process by default.
         start_timeout: seconds ``start()`` waits for the broker before failing.
-        journal: before each reply, record the handled request (with its reply) in
-            ``<request topic>.journal``, so a request whose reply was sent is never
-            run again when its partition moves to another worker after a crash.
-            Costs one more acknowledged write per request.
+        journal: with each reply, record the handled request (with its reply) in
+            ``<request topic>.journal``, so a request the journal shows handled is never
+            run again when its partition moves to another worker after a crash. Costs
+            one more write per request (the reply does not wait for it).
         checkpoint_state: after each handled message, save the agent's state
             (``save_state``) to the compacted ``<request topic>.state`` topic, keyed
             by agent key, and load it into the agent when it is created on another

@@ -1017,8 +1017,8 @@ class KafkaAgentRuntime(AgentRuntime):
             if reply is not None:
                 after.append(self._send_reply(reply))
             return _all_of(after)
-        # The journal entry (with the reply) first: once it is acknowledged, this request
-        # is never run again, even if this worker dies before the reply is sent.
+        # The journal entry (with the reply) first: once it reaches the broker, this
+        # request is never run again, even if this worker dies before the reply is sent.
         journal = self._journal_for(recipient.type)
         try:
             entry = journal.handled(
