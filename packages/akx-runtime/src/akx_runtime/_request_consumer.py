@@ -162,7 +162,7 @@ class RequestConsumer:
             tail.states.pop(key, None)
 
     def journaled(self, partition: int, offset: int, journal_offset: int) -> None:
-        """A done record was acknowledged; its reply is on its way."""
+        """A done record was acknowledged; its reply went out beside it (ADR 0005)."""
         self._unreplied[(partition, offset)] = journal_offset
 
     def _on_batch(self, messages: list[Message]) -> None:
