@@ -40,13 +40,7 @@ RECOVERY_LIMIT = 30.0
 @dataclass
 class _Paused:
     kafka: KafkaConfig
-    broker: EmbeddedBroker
-
-    def lose(self) -> None:
-        self.broker.pause()  # returns once the process is stopped
-
-    def restore(self) -> None:
-        self.broker.resume()
+    broker: EmbeddedBroker  # pause() returns once the process is stopped
 
 
 @pytest.fixture
@@ -118,14 +112,14 @@ async def test_bridge_request_during_outage_times_out_and_the_same_bridge_recove
         # start() does not wait for the processor's group to be assigned; warm up first.
         await _answered_in_a_row(bridge, "warm-up", 1)
         assert await bridge.on_message(Question(text="before"), _context()) == Reply(text="BEFORE")
-        paused.lose()
+        paused.broker.pause()
         started = time.monotonic()
         with pytest.raises(BridgeTimeoutError):
             await bridge.on_message(Question(text="during"), _context())
         elapsed = time.monotonic() - started
         assert REQUEST_TIMEOUT <= elapsed < REQUEST_TIMEOUT + 1.5, elapsed
         await asyncio.sleep(max(0.0, OUTAGE - elapsed))
-        paused.restore()
+        paused.broker.resume()
         started = time.monotonic()
         # Recovered: four answers in a row. The processor's group may still rejoin after
         # the first answer (its session ran out during the outage), and a request sent
@@ -171,7 +165,7 @@ async def test_memory_write_during_outage_completes_once_the_broker_is_back(
     config = KafkaMemoryConfig(kafka_config=paused.kafka, memory_topic="memory")
     async with KafkaMemory(config, "s") as memory, KafkaMemory(config, "s") as other:
         await memory.add(MemoryContent(content="before", mime_type=MemoryMimeType.TEXT))
-        paused.lose()
+        paused.broker.pause()
         # A write waits for the broker's acknowledgement: not done while the broker is
         # away (bounded by the producer's message.timeout.ms, 300 s by default) ...
         write = asyncio.ensure_future(
@@ -180,7 +174,7 @@ async def test_memory_write_during_outage_completes_once_the_broker_is_back(
         await asyncio.sleep(OUTAGE)
         assert not write.done()
         assert [c.content for c in memory.entries().values()] == ["before"]
-        paused.restore()
+        paused.broker.resume()
         started = time.monotonic()
         # ... and completes once it is back, visible to the writer and to the others.
         await asyncio.wait_for(write, RECOVERY_LIMIT)
