@@ -5,14 +5,17 @@ Run: ``uv run python benchmarks/bridge.py [--quick]``
 One broker (the akx-dev stack: ``AKX_BOOTSTRAP_SERVERS`` if set, else containers or the
 embedded broker), one external service in a **separate OS process** (this file with
 ``--serve``, plain confluent-kafka + fastavro, following the record contract of the
-akx-bridge README), two clients in this process taking turns round by round:
+akx-bridge README), three clients in this process taking turns request by request:
 
 - bridge: ``runtime.send_message(request, bridge_id)`` through a
   ``SingleThreadedAgentRuntime`` hosting a ``KafkaStreamingAgent``;
+- the same agent type called directly (``on_message``), without the runtime;
 - raw: a confluent-kafka ``Producer`` + ``Consumer`` doing the same request/reply by hand,
   encoding the same Avro value (fastavro) with the same headers.
 
-Both use the same service, payload, partition count and client settings. Latency is
+All use the same service, payload, partition count and client settings. Each round has
+fresh topics, a pair per client, and a service process of its own (the embedded broker
+slows down as partitions grow, so shared or reused topics would favour one client). Latency is
 measured one request at a time; throughput is a burst of requests all in flight at
 once. A last row (not in --quick) measures the bridge against akx's own
 ``RequestProcessor`` (transactional) in a separate process.
@@ -319,102 +322,51 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
 async def measure(
     stack: KafkaStack, rounds: int, per_round: int, burst: int, mode: str
 ) -> dict[str, Any]:
-    """Round-trip percentiles and burst rates of each client, measured in turns."""
+    """Round-trip percentiles and burst rates of each client, measured in turns.
+
+    Every round starts on fresh topics, one pair per client, with a service process of
+    its own: the embedded broker slows down as a partition grows, so clients sharing
+    topics, or topics reused round after round, would not be measured alike.
+    """
     quick = mode != "full"
     warmup = {"smoke": 10, "quick": 30}.get(mode, 100)
-    run_id = uuid.uuid4().hex[:6]
-    bridge_topics = (f"bench-{run_id}-bridge-req", f"bench-{run_id}-bridge-resp")
-    raw_topics = (f"bench-{run_id}-raw-req", f"bench-{run_id}-raw-resp")
-    processor_topics = (f"bench-{run_id}-proc-req", f"bench-{run_id}-proc-resp")
-    settings: dict[str, Any] = {
-        "bootstrap": stack.bootstrap_servers,
-        "registry": stack.schema_registry_url,
-        "consumer": stack.consumer_settings(),
-        "producer": stack.producer_settings(),
-        "request_topics": [bridge_topics[0], raw_topics[0]],
-        "processor_topics": processor_topics,
-    }
-    create_topics(stack.bootstrap_servers, [*bridge_topics, *raw_topics])
-
-    # The bridge registers its schemas under its topics' subjects; the raw client's topics
-    # get the same schemas, so both write byte-identical values.
-    registry = SchemaRegistryClient({"url": stack.schema_registry_url})
-    from confluent_kafka.schema_registry import Schema
-
-    for topic, cls in ((raw_topics[0], SentimentRequest), (raw_topics[1], SentimentResponse)):
-        schema = json.dumps(avro_schema_for(cls, namespace=NAMESPACE))
-        registry.register_schema(f"{topic}-value", Schema(schema, "AVRO"))
-
-    config = agent_config(settings, bridge_topics, "bench-bridge")
-    runtime = SingleThreadedAgentRuntime()
-    agent = KafkaStreamingAgent(config, "bench bridge", SentimentRequest, SentimentResponse)
-    bridge_id = AgentId("bench_bridge", "default")
-    await runtime.register_agent_instance(agent, bridge_id)
-    runtime.start()
-    await agent.start()
-    service = start_service("--serve", settings)
-    raw = await asyncio.to_thread(RawClient, settings, raw_topics)
-
-    def request(n: int) -> SentimentRequest:
-        return SentimentRequest(text=TEXT, language="en", request_number=n)
-
-    async def via_runtime(n: int) -> None:
-        reply = await runtime.send_message(request(n), bridge_id)
-        assert reply.request_number == n
-
-    async def direct(n: int) -> None:
-        context = MessageContext(
-            sender=None,
-            topic_id=None,
-            is_rpc=True,
-            cancellation_token=CancellationToken(),
-            message_id=str(n),
-        )
-        reply = await agent.on_message(request(n), context)
-        assert reply.request_number == n
-
-    async def raw_once(n: int) -> float:
-        # Timed inside the thread: the hop to it is not part of the raw round trip.
-        return (await asyncio.to_thread(_raw_round, raw, 1, n))[0]
-
-    async def burst_of(call: Callable[[int], Any]) -> float:
-        return await timed(lambda: asyncio.gather(*(call(n) for n in range(burst))))
-
-    one_request: dict[str, Callable[[int], Any]] = {
-        RAW: raw_once,
-        DIRECT: lambda n: timed(lambda: direct(n)),
-        RUNTIME: lambda n: timed(lambda: via_runtime(n)),
-    }
-    one_burst: dict[str, Callable[[], Any]] = {
-        RAW: lambda: timed(lambda: asyncio.to_thread(raw.burst, burst)),
-        DIRECT: lambda: burst_of(direct),
-        RUNTIME: lambda: burst_of(via_runtime),
-    }
-    names = list(one_request)
+    names = [RAW, DIRECT, RUNTIME]
     latencies: dict[str, list[float]] = {name: [] for name in names}
     bursts: dict[str, list[float]] = {name: [] for name in names}
-    try:
-        for n in range(warmup):
-            for name in names:
-                await one_request[name](n)
-        for round_number in range(rounds):
+    counters: dict[str, int] = {}
+    foreign_us = 0.0
+    settings: dict[str, Any] = {}
+    for round_number in range(rounds):
+        scene = await _Round.open(stack, round_number)
+        settings = scene.settings
+        try:
+            # The first round warms the machine up; later ones only their new clients.
+            for n in range(warmup if round_number == 0 else max(5, warmup // 5)):
+                for name in names:
+                    await scene.one_request[name](n)
             # One request of each client in turn, so the shared machine's slow phases
             # hit all alike; then one burst each, rotating who goes first.
             for n in range(per_round):
                 for name in names:
-                    latencies[name].append(await one_request[name](n))
+                    latencies[name].append(await scene.one_request[name](n))
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
-                bursts[name].append(await one_burst[name]())
-        foreign_us = await asyncio.to_thread(foreign_reply_cost, settings, bridge_topics[1])
-        processor_times: list[float] = []
-        if not quick:
-            processor_times = await _processor_row(settings, processor_topics, per_round * 2)
-    finally:
-        stop_service(service)
-        await asyncio.to_thread(raw.close)
-        await runtime.stop()
-        await runtime.close()
+                bursts[name].append(await scene.burst(name, burst))
+            for key, value in dataclasses.asdict(scene.direct.stats).items():
+                counters[key] = counters.get(key, 0) + int(value)
+            if round_number == rounds - 1:
+                foreign_us = await asyncio.to_thread(
+                    foreign_reply_cost, settings, scene.topics[DIRECT][1]
+                )
+        finally:
+            await scene.close()
+    processor_times: list[float] = []
+    if not quick:
+        run_id = uuid.uuid4().hex[:6]
+        processor_topics = (f"bench-{run_id}-proc-req", f"bench-{run_id}-proc-resp")
+        processor_times = await _processor_row(
+            {**settings, "processor_topics": processor_topics}, processor_topics, per_round * 2
+        )
 
     stats = {name: percentiles(samples) for name, samples in latencies.items()}
     return {
@@ -424,14 +376,129 @@ async def measure(
         "round_trips": len(latencies[RAW]),
         "bursts": len(bursts[RAW]),
         "burst_size": burst,
+        "fresh_topics_per_round": True,
         "latency_ms": stats,
         "burst_rps": {name: burst / statistics.median(times) for name, times in bursts.items()},
         "processor_ms": percentiles(processor_times) if processor_times else None,
         "foreign_reply_us": foreign_us,
-        "counters": dataclasses.asdict(agent.stats),
+        "counters": counters,
         "ratio_p50": stats[RUNTIME]["p50"] / stats[RAW]["p50"],
         "ratio_p99": stats[RUNTIME]["p99"] / stats[RAW]["p99"],
     }
+
+
+class _Round:
+    """One round's topics, service process and clients (see :func:`measure`)."""
+
+    def __init__(self) -> None:
+        self.settings: dict[str, Any] = {}
+        self.topics: dict[str, tuple[str, str]] = {}
+        self.runtime = SingleThreadedAgentRuntime()
+        self.one_request: dict[str, Callable[[int], Any]] = {}
+        self._service: subprocess.Popen[str] | None = None
+        self._raw: RawClient | None = None
+        self._agents: list[KafkaStreamingAgent[Any, Any]] = []
+        self._calls: dict[str, Callable[[int], Any]] = {}
+
+    @classmethod
+    async def open(cls, stack: KafkaStack, round_number: int) -> _Round:
+        scene = cls()
+        try:
+            await scene._open(stack, round_number)
+        except BaseException:
+            await scene.close()
+            raise
+        return scene
+
+    async def _open(self, stack: KafkaStack, round_number: int) -> None:
+        run_id = f"{uuid.uuid4().hex[:6]}-{round_number}"
+        self.topics = {
+            name: (f"bench-{run_id}-{short}-req", f"bench-{run_id}-{short}-resp")
+            for name, short in ((RAW, "raw"), (DIRECT, "direct"), (RUNTIME, "runtime"))
+        }
+        self.settings = settings = {
+            "bootstrap": stack.bootstrap_servers,
+            "registry": stack.schema_registry_url,
+            "consumer": stack.consumer_settings(),
+            "producer": stack.producer_settings(),
+            "request_topics": [pair[0] for pair in self.topics.values()],
+        }
+        create_topics(stack.bootstrap_servers, [t for pair in self.topics.values() for t in pair])
+        # The bridges register their schemas under their topics' subjects; the raw
+        # client's topics get the same schemas, so all write byte-identical values.
+        registry = SchemaRegistryClient({"url": stack.schema_registry_url})
+        from confluent_kafka.schema_registry import Schema
+
+        raw_topics = self.topics[RAW]
+        for topic, cls in ((raw_topics[0], SentimentRequest), (raw_topics[1], SentimentResponse)):
+            schema = json.dumps(avro_schema_for(cls, namespace=NAMESPACE))
+            registry.register_schema(f"{topic}-value", Schema(schema, "AVRO"))
+
+        for name, agent_type in ((DIRECT, "bench_bridge_direct"), (RUNTIME, "bench_bridge")):
+            config = agent_config(settings, self.topics[name], f"bench-{agent_type}")
+            agent = KafkaStreamingAgent(config, "bench bridge", SentimentRequest, SentimentResponse)
+            self._agents.append(agent)
+            await self.runtime.register_agent_instance(agent, AgentId(agent_type, "default"))
+        self.runtime.start()
+        for agent in self._agents:
+            await agent.start()
+        self._service = start_service("--serve", settings)
+        self._raw = raw = await asyncio.to_thread(RawClient, settings, raw_topics)
+        direct_agent, runtime_id = self._agents[0], AgentId("bench_bridge", "default")
+
+        async def via_runtime(n: int) -> None:
+            reply = await self.runtime.send_message(request(n), runtime_id)
+            assert reply.request_number == n
+
+        async def direct(n: int) -> None:
+            context = MessageContext(
+                sender=None,
+                topic_id=None,
+                is_rpc=True,
+                cancellation_token=CancellationToken(),
+                message_id=str(n),
+            )
+            reply = await direct_agent.on_message(request(n), context)
+            assert reply.request_number == n
+
+        async def raw_once(n: int) -> float:
+            # Timed inside the thread: the hop to it is not part of the raw round trip.
+            return (await asyncio.to_thread(_raw_round, raw, 1, n))[0]
+
+        self._calls = {DIRECT: direct, RUNTIME: via_runtime}
+        self.one_request = {
+            RAW: raw_once,
+            DIRECT: lambda n: timed(lambda: direct(n)),
+            RUNTIME: lambda n: timed(lambda: via_runtime(n)),
+        }
+
+    @property
+    def direct(self) -> KafkaStreamingAgent[Any, Any]:
+        return self._agents[0]
+
+    async def burst(self, name: str, count: int) -> float:
+        if name == RAW:
+            raw = self._raw
+            assert raw is not None
+            return await timed(lambda: asyncio.to_thread(raw.burst, count))
+        call = self._calls[name]
+        return await timed(lambda: asyncio.gather(*(call(n) for n in range(count))))
+
+    async def close(self) -> None:
+        if self._service is not None:
+            stop_service(self._service)
+            self._service = None
+        if self._raw is not None:
+            await asyncio.to_thread(self._raw.close)
+            self._raw = None
+        await self.runtime.close()  # stops it if started, closes registered agents
+        for agent in self._agents:  # and any the round made before failing (idempotent)
+            await agent.close()
+        self._agents.clear()
+
+
+def request(n: int) -> SentimentRequest:
+    return SentimentRequest(text=TEXT, language="en", request_number=n)
 
 
 def foreign_reply_cost(settings: dict[str, Any], topic: str) -> float:
