@@ -27,7 +27,7 @@ from autogen_core import AgentId, AgentRuntime, TopicId
 from akx_dev import KafkaStack
 from akx_runtime import KafkaAgentRuntime
 
-from ._agents import FANOUT_TOPICS, CountQuery, CountReply, Tick, add_serializers
+from ._agents import FANOUT_TOPICS, CountQuery, CountReply, Tick
 from ._common import (
     Sizes,
     Worker,
@@ -38,7 +38,7 @@ from ._common import (
     start_workers,
     stop_workers,
 )
-from ._grpc import free_address
+from ._grpc import grpc_client
 
 IN_FLIGHT = 32
 RUNTIMES = ("akx", "grpc", "akx_nocopy")
@@ -86,24 +86,8 @@ async def _turn(stack: KafkaStack, name: str) -> AsyncIterator[AgentRuntime]:
     broker slows down as partitions grow.
     """
     if name == "grpc":
-        from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
-
-        host = free_address()
-        workers = [Worker("grpc-host", host=host)]
-        start_workers(*workers)
-        try:
-            # The subscriber worker connects to a host that is up.
-            workers.append(Worker("grpc", host=host, roles=["subs"]))
-            start_workers(workers[-1])
-            grpc = GrpcWorkerAgentRuntime(host_address=host)
-            add_serializers(grpc)
-            await grpc.start()
-            try:
-                yield grpc
-            finally:
-                await grpc.stop()
-        finally:
-            stop_workers(*reversed(workers))
+        async with grpc_client("subs") as (grpc, _workers):
+            yield grpc
         return
     prefix = f"fan-{uuid.uuid4().hex[:6]}"
     subscribers = Worker(

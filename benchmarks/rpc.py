@@ -37,7 +37,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from akx_dev import KafkaStack
 from akx_runtime import KafkaAgentRuntime
 
-from ._agents import Echo, add_serializers
+from ._agents import Echo
 from ._common import (
     Sizes,
     Worker,
@@ -49,6 +49,7 @@ from ._common import (
     start_workers,
     stop_workers,
 )
+from ._grpc import grpc_client
 
 Call = Callable[[], Awaitable[Any]]
 
@@ -249,27 +250,9 @@ async def client_turn(stack: KafkaStack, prefix: str, name: str) -> AsyncIterato
             await runtime.stop()
             stop_workers(*workers)
     else:
-        from autogen_ext.runtimes.grpc import GrpcWorkerAgentRuntime
-
-        from ._grpc import free_address
-
-        host = free_address()
-        workers = [Worker("grpc-host", host=host)]
-        start_workers(*workers)
-        try:
-            # The echo worker connects to a host that is up.
-            workers.append(Worker("grpc", host=host, roles=["echo"]))
-            start_workers(workers[-1])
-            grpc = GrpcWorkerAgentRuntime(host_address=host)
-            add_serializers(grpc)
-            await grpc.start()
-            try:
-                # The gRPC runtime counts its host, which relays every message.
-                yield Turn(lambda: grpc.send_message(message, recipient), workers)
-            finally:
-                await grpc.stop()
-        finally:
-            stop_workers(*reversed(workers))
+        async with grpc_client("echo") as (grpc, workers):
+            # The gRPC runtime counts its host, which relays every message.
+            yield Turn(lambda: grpc.send_message(message, recipient), workers)
 
 
 async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
