@@ -352,8 +352,9 @@ async def measure(
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
                 bursts[name].append(await scene.burst(name, burst))
-            for key, value in dataclasses.asdict(scene.direct.stats).items():
-                counters[key] = counters.get(key, 0) + int(value)
+            for agent in scene.agents:  # both bridge clients' counters, summed
+                for key, value in dataclasses.asdict(agent.stats).items():
+                    counters[key] = counters.get(key, 0) + int(value)
             if round_number == rounds - 1:
                 foreign_us = await asyncio.to_thread(
                     foreign_reply_cost, settings, scene.topics[DIRECT][1]
@@ -473,8 +474,8 @@ class _Round:
         }
 
     @property
-    def direct(self) -> KafkaStreamingAgent[Any, Any]:
-        return self._agents[0]
+    def agents(self) -> list[KafkaStreamingAgent[Any, Any]]:
+        return list(self._agents)
 
     async def burst(self, name: str, count: int) -> float:
         if name == RAW:
