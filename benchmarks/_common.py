@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -109,6 +111,13 @@ def pct(samples: Iterable[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median_of_turns(rates: list[float]) -> float:
+    """The median of a client's turns; NaN when a turn stalled (a failure, not an outlier)."""
+    if any(math.isnan(rate) for rate in rates):
+        return float("nan")
+    return statistics.median(rates)
 
 
 def ratio(a: float, b: float) -> float:

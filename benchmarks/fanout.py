@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
-import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +29,7 @@ from ._agents import FANOUT_TOPICS, CountQuery, CountReply, Tick
 from ._common import (
     Sizes,
     Worker,
+    median_of_turns,
     progress,
     ratio,
     runtime_config,
@@ -129,7 +128,7 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
                     bar.update()
     # The median of each client's turns (NaN when a turn stalled).
     results = {
-        name: {level: _median(rates) for level, rates in by_level.items()}
+        name: {level: median_of_turns(rates) for level, rates in by_level.items()}
         for name, by_level in samples.items()
     }
     return {
@@ -146,9 +145,3 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
             for n in FANOUT_TOPICS
         },
     }
-
-
-def _median(rates: list[float]) -> float:
-    if any(math.isnan(rate) for rate in rates):
-        return float("nan")
-    return statistics.median(rates)

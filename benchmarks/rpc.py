@@ -21,9 +21,7 @@ if not __package__:  # run as a script: import this file as part of its package
 
 import asyncio
 import contextlib
-import math
 import os
-import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,6 +40,7 @@ from ._common import (
     Sizes,
     Worker,
     has_journal_switch,
+    median_of_turns,
     pct,
     progress,
     runtime_config,
@@ -310,7 +309,7 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
         # The median of each client's turns at a level (NaN when a turn stalled: a
         # stall is a failure, not an outlier to hide).
         "throughput_rps": {
-            name: {level: _median(samples) for level, samples in by_level.items()}
+            name: {level: median_of_turns(samples) for level, samples in by_level.items()}
             for name, by_level in rates.items()
         },
         "throughput_samples": rates,
@@ -320,12 +319,6 @@ async def run(stack: KafkaStack, sizes: Sizes) -> dict[str, Any]:
         "server_cpu_us_per_request": cpu_us,
         "requests_per_level": {str(level): _requests_at(sizes, level) for level in sizes.levels},
     }
-
-
-def _median(samples: list[float]) -> float:
-    if any(math.isnan(x) for x in samples):
-        return float("nan")
-    return statistics.median(samples)
 
 
 def _cpu(workers: list[Worker]) -> float | None:
